@@ -1,0 +1,17 @@
+/** nestjs-sessions: the public API. Anything not exported here is internal. */
+export { SessionModule } from './session.module.js';
+export { SESSION_MODULE_OPTIONS } from './session.module-definition.js';
+export { SessionService, type CreateSessionInput } from './session.service.js';
+export type { IssuedSession, Session, SessionModuleOptions, SessionValidation, UserId } from './session.interfaces.js';
+export { SessionOptionsError } from './session.exceptions.js';
+export { SessionEntity, SESSIONS_TABLE } from './session.entity.js';
+export {
+  CreateSessionsTable1763856000000,
+  createSessionsMigration,
+  SESSIONS_MIGRATION_TIMESTAMP,
+  type SessionsMigrationOptions,
+} from './session.migration.js';
+export { SessionStore, type NewStoredSession, type StoredSession } from './stores/session-store.interface.js';
+export { TypeOrmSessionStore } from './stores/typeorm-session.store.js';
+export { type Duration, parseDuration } from './duration.js';
+export { generateToken, hashToken, isWellFormedToken, TOKEN_LENGTH } from './session-token.js';

@@ -1,0 +1,51 @@
+import type { Duration } from './duration.js';
+
+/** A session as the API returns it. The token is never part of it. */
+export interface Session {
+  /** Primary key (a bigint, so a string). */
+  id: string;
+  /** The owner's id, as a string whatever the users table's key type. */
+  userId: string;
+  /** When the session ends unless used again (sliding). */
+  expires: Date;
+  createdAt: Date;
+}
+
+/** What `createSession` and `rotateSession` return: the plain token, given out only here. */
+export interface IssuedSession {
+  token: string;
+  session: Session;
+}
+
+/** A successful validation: the user, the session, and whether its expiry just slid. */
+export interface SessionValidation<TUser = unknown> {
+  user: TUser;
+  session: Session;
+  /** True when `expires` moved forward: a cookie carrying it should be sent again. */
+  refreshed: boolean;
+}
+
+/** A user id as the application has it; stored and returned as a string. */
+export type UserId = string | number | bigint;
+
+/** Options of `SessionModule.forRoot()` / `forRootAsync()`. */
+export interface SessionModuleOptions<TUser = unknown> {
+  /**
+   * Loads the user a session belongs to; a session whose user is gone (null) is refused.
+   * Required.
+   */
+  resolveUser: (userId: string) => TUser | null | undefined | Promise<TUser | null | undefined>;
+  /** Inactivity window: a session unused for this long expires. Default `'30d'`. */
+  maxAge?: Duration;
+  /**
+   * How often, at most, a used session's expiry is written back (the sliding step).
+   * Must be below `maxAge`. Default `'1d'`, or half of `maxAge` when that is shorter.
+   */
+  updateAge?: Duration;
+  /** Hard cap on a session's life from its creation, used or not. Default: none (`false`). */
+  absoluteMaxAge?: Duration | false;
+  /** Rows deleted per statement when purging expired sessions. Default `5000`. */
+  purgeBatchSize?: number;
+  /** The time source, in epoch milliseconds. For tests; default `Date.now`. */
+  clock?: () => number;
+}

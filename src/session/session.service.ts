@@ -1,0 +1,216 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { SESSION_OPTIONS } from './session.constants.js';
+import type { IssuedSession, Session, SessionValidation, UserId } from './session.interfaces.js';
+import type { ResolvedSessionOptions } from './session.options.js';
+import { generateToken, hashToken, isWellFormedToken } from './session-token.js';
+import { SessionStore, type StoredSession } from './stores/session-store.interface.js';
+
+/** Options of `createSession`. */
+export interface CreateSessionInput {
+  userId: UserId;
+  /** The first expiry, instead of now + maxAge; still capped by absoluteMaxAge. */
+  expires?: Date;
+}
+
+const SESSION_ID = /^[1-9]\d{0,18}$/;
+
+function toSession(stored: StoredSession, expires = stored.expiresAt): Session {
+  return { id: stored.id, userId: stored.userId, expires, createdAt: stored.createdAt };
+}
+
+function normalizeUserId(userId: unknown): string {
+  if ((typeof userId === 'string' && userId !== '') || typeof userId === 'bigint' || (typeof userId === 'number' && Number.isSafeInteger(userId))) {
+    return String(userId);
+  }
+  throw new TypeError(`SessionService: userId must be a non-empty string or an integer, got ${typeof userId}.`);
+}
+
+/**
+ * Creates, validates, slides, rotates and revokes sessions. Tokens are checked for shape before
+ * any I/O and only their SHA-256 reaches the store.
+ */
+@Injectable()
+export class SessionService<TUser = unknown> {
+  private readonly logger = new Logger('SessionService');
+  // One validation in flight per token: a burst of requests with one token costs one lookup and
+  // at most one expiry write. Revocation drops the entry, so nothing that starts after a logout
+  // returns can join a lookup that started before it.
+  private readonly inflight = new Map<string, Promise<SessionValidation<TUser> | null>>();
+
+  constructor(
+    @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
+    @Inject(SessionStore) private readonly store: SessionStore,
+  ) {}
+
+  /** A new session for `userId`; the plain token is returned here and never again. */
+  async createSession(input: CreateSessionInput): Promise<IssuedSession> {
+    const userId = normalizeUserId(input?.userId);
+    const now = this.options.clock();
+    let expires = now + this.options.maxAge;
+    if (input.expires !== undefined) {
+      const requested = input.expires instanceof Date ? input.expires.getTime() : NaN;
+      if (!(requested > now)) {
+        throw new TypeError('SessionService.createSession: expires must be a Date in the future.');
+      }
+      expires = requested;
+    }
+    if (this.options.absoluteMaxAge !== null) expires = Math.min(expires, now + this.options.absoluteMaxAge);
+
+    const token = generateToken();
+    const stored = await this.store.create({
+      userId,
+      tokenHash: hashToken(token),
+      expiresAt: new Date(expires),
+      createdAt: new Date(now),
+    });
+    return { token, session: toSession(stored) };
+  }
+
+  /** The user of a live session, or null; slides the expiry. Never throws for a bad token. */
+  async validateSession(token: unknown): Promise<TUser | null> {
+    return (await this.authenticate(token))?.user ?? null;
+  }
+
+  /**
+   * Like `validateSession`, with the session and whether its expiry slid (so a cookie can be
+   * re-sent). Null for a malformed, unknown, expired or orphaned token; throws only when the
+   * store fails.
+   */
+  authenticate(token: unknown): Promise<SessionValidation<TUser> | null> {
+    if (!isWellFormedToken(token)) {
+      this.logger.debug('refused: malformed token');
+      return Promise.resolve(null);
+    }
+    const tokenHash = hashToken(token);
+    const key = tokenHash.toString('base64');
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = this.lookup(tokenHash).finally(() => {
+        if (this.inflight.get(key) === pending) this.inflight.delete(key);
+      });
+      this.inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async lookup(tokenHash: Buffer): Promise<SessionValidation<TUser> | null> {
+    const stored = await this.store.findByTokenHash(tokenHash);
+    if (!stored) {
+      this.logger.debug('refused: unknown token');
+      return null;
+    }
+    const now = this.options.clock();
+    const deadline = this.deadline(stored);
+    if (now >= deadline) {
+      this.logger.debug(`refused: session ${stored.id} expired`);
+      return null;
+    }
+
+    // The expiry slides once it would move by at least updateAge (its last write is that old),
+    // and once more to land exactly on the absolute cap, so an active session lives to the cap.
+    const cap = this.capOf(stored);
+    const next = Math.min(now + this.options.maxAge, cap);
+    const current = stored.expiresAt.getTime();
+    const atCap = next === cap;
+    const due = next - current >= this.options.updateAge || (atCap && next > current);
+    // The store writes only while the row is still that stale: of concurrent refreshes on
+    // several instances, the first wins and the others match no row.
+    const staleBelow = atCap ? next : next - this.options.updateAge + 1;
+    const [user, refreshed] = await Promise.all([
+      this.options.resolveUser(stored.userId),
+      due ? this.store.extendExpiry(stored.id, new Date(next), new Date(staleBelow), new Date(now)) : false,
+    ]);
+    if (user === null || user === undefined) {
+      this.logger.debug(`refused: user of session ${stored.id} not found`);
+      return null;
+    }
+    return { user: user as TUser, session: toSession(stored, refreshed ? new Date(next) : stored.expiresAt), refreshed };
+  }
+
+  /** Logs a token out. Idempotent: true if a session was removed, false otherwise. */
+  async destroySession(token: unknown): Promise<boolean> {
+    if (!isWellFormedToken(token)) return false;
+    const removed = await this.store.deleteByTokenHash(hashToken(token));
+    this.forget(removed);
+    return removed !== null;
+  }
+
+  /** Logs a user out everywhere; returns how many sessions ended. */
+  async invalidateAllUserSessions(userId: UserId): Promise<number> {
+    const removed = await this.store.deleteByUser(normalizeUserId(userId));
+    this.forget(...removed);
+    return removed.length;
+  }
+
+  /** Logs a user out everywhere but `currentSessionId`; returns how many sessions ended. */
+  async invalidateOtherUserSessions(userId: UserId, currentSessionId: string): Promise<number> {
+    const removed = await this.store.deleteByUser(normalizeUserId(userId), String(currentSessionId));
+    this.forget(...removed);
+    return removed.length;
+  }
+
+  /**
+   * Ends one session of a user, by id (a "sign out that device" button). False when the id is
+   * not one of that user's sessions, so one user can never end another's.
+   */
+  async revokeUserSession(userId: UserId, sessionId: string): Promise<boolean> {
+    if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId)) return false;
+    const removed = await this.store.deleteById(normalizeUserId(userId), sessionId);
+    this.forget(removed);
+    return removed !== null;
+  }
+
+  /**
+   * Gives a live session a new token and kills the old one (after login, on privilege change).
+   * Keeps the session's id, creation time and expiry. Null if the token is not a live session;
+   * of two concurrent rotations of one token, one wins.
+   */
+  async rotateSession(token: unknown): Promise<IssuedSession | null> {
+    if (!isWellFormedToken(token)) return null;
+    const next = generateToken();
+    const now = this.options.clock();
+    const oldHash = hashToken(token);
+    const stored = await this.store.replaceTokenHash(oldHash, hashToken(next), new Date(now));
+    this.forgetHash(oldHash);
+    if (!stored || now >= this.deadline(stored)) return null;
+    return { token: next, session: toSession(stored) };
+  }
+
+  /** A user's live sessions, newest first. */
+  async listUserSessions(userId: UserId): Promise<Session[]> {
+    const now = this.options.clock();
+    const stored = await this.store.listByUser(normalizeUserId(userId), new Date(now));
+    return stored.filter((s) => now < this.deadline(s)).map((s) => toSession(s));
+  }
+
+  /**
+   * Deletes expired sessions in batches of `purgeBatchSize`, each its own short statement, so
+   * validations keep flowing while it runs. Returns how many went.
+   */
+  async purgeExpiredSessions(): Promise<number> {
+    const now = new Date(this.options.clock());
+    let total = 0;
+    for (;;) {
+      const deleted = await this.store.deleteExpired(now, this.options.purgeBatchSize);
+      total += deleted;
+      if (deleted < this.options.purgeBatchSize) return total;
+    }
+  }
+
+  // A session stops at its expiry or at its absolute cap, whichever comes first.
+  private deadline(stored: StoredSession): number {
+    return Math.min(stored.expiresAt.getTime(), this.capOf(stored));
+  }
+
+  private capOf(stored: StoredSession): number {
+    return this.options.absoluteMaxAge === null ? Infinity : stored.createdAt.getTime() + this.options.absoluteMaxAge;
+  }
+
+  private forget(...removed: (StoredSession | null)[]): void {
+    for (const session of removed) if (session) this.forgetHash(session.tokenHash);
+  }
+
+  private forgetHash(tokenHash: Buffer): void {
+    this.inflight.delete(tokenHash.toString('base64'));
+  }
+}

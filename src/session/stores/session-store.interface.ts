@@ -1,0 +1,39 @@
+/** A session row as a store holds it; `tokenHash` is the SHA-256 of the token. */
+export interface StoredSession {
+  id: string;
+  userId: string;
+  tokenHash: Buffer;
+  expiresAt: Date;
+  createdAt: Date;
+}
+
+/** What a new session is made of; the store assigns the id. */
+export type NewStoredSession = Omit<StoredSession, 'id'>;
+
+/**
+ * Where sessions live. The TypeORM store is the default; each method is one atomic step,
+ * so two instances sharing a store never need a lock to agree.
+ */
+export interface SessionStore {
+  create(session: NewStoredSession): Promise<StoredSession>;
+  findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null>;
+  /**
+   * Moves a session's expiry to `expiresAt`, but only while it is still below `ifBefore` and
+   * after `now`: of many concurrent refreshes, one writes and the rest find nothing to do.
+   */
+  extendExpiry(id: string, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean>;
+  /** Swaps the token of a live session; of two concurrent swaps of one token, one wins. */
+  replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null>;
+  deleteByTokenHash(tokenHash: Buffer): Promise<StoredSession | null>;
+  /** Deletes a session only if it belongs to `userId`. */
+  deleteById(userId: string, id: string): Promise<StoredSession | null>;
+  /** Deletes a user's sessions, all or all but `exceptId`; returns what went. */
+  deleteByUser(userId: string, exceptId?: string): Promise<StoredSession[]>;
+  /** A user's sessions that have not expired by `now`, newest first. */
+  listByUser(userId: string, now: Date): Promise<StoredSession[]>;
+  /** Deletes at most `limit` sessions expired by `now`; returns how many. */
+  deleteExpired(now: Date, limit: number): Promise<number>;
+}
+
+/** Injection token of the active `SessionStore`. */
+export const SessionStore = Symbol('SessionStore');

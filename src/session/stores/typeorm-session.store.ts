@@ -1,0 +1,105 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { SESSIONS_TABLE } from '../session.entity.js';
+import type { NewStoredSession, SessionStore, StoredSession } from './session-store.interface.js';
+
+interface SessionRow {
+  id: string;
+  user_id: string | number;
+  token: Buffer;
+  expires_at: Date;
+  created_at: Date;
+}
+
+const T = `"${SESSIONS_TABLE}"`;
+const COLUMNS = 'id, user_id, token, expires_at, created_at';
+
+function toStored(row: SessionRow): StoredSession {
+  return {
+    id: String(row.id),
+    userId: String(row.user_id),
+    tokenHash: row.token,
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+  };
+}
+
+/**
+ * The default store: PostgreSQL through the app's TypeORM DataSource. Hand-written SQL, one
+ * statement per call, so the hot path is one indexed SELECT and every write is atomic.
+ */
+@Injectable()
+export class TypeOrmSessionStore implements SessionStore {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  // TypeORM answers UPDATE and DELETE with [rows, count], everything else with rows.
+  private async rows(sql: string, params: unknown[]): Promise<SessionRow[]> {
+    const result = await this.dataSource.query(sql, params);
+    return Array.isArray(result[0]) ? result[0] : result;
+  }
+
+  async create(session: NewStoredSession): Promise<StoredSession> {
+    const [row] = await this.rows(
+      `INSERT INTO ${T} (user_id, token, expires_at, created_at) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
+      [session.userId, session.tokenHash, session.expiresAt, session.createdAt],
+    );
+    return toStored(row);
+  }
+
+  async findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
+    const [row] = await this.rows(`SELECT ${COLUMNS} FROM ${T} WHERE token = $1`, [tokenHash]);
+    return row ? toStored(row) : null;
+  }
+
+  async extendExpiry(id: string, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
+    const rows = await this.rows(
+      `UPDATE ${T} SET expires_at = $2 WHERE id = $1 AND expires_at < $3 AND expires_at > $4 RETURNING id`,
+      [id, expiresAt, ifBefore, now],
+    );
+    return rows.length === 1;
+  }
+
+  async replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null> {
+    const [row] = await this.rows(
+      `UPDATE ${T} SET token = $2 WHERE token = $1 AND expires_at > $3 RETURNING ${COLUMNS}`,
+      [tokenHash, newTokenHash, now],
+    );
+    return row ? toStored(row) : null;
+  }
+
+  async deleteByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
+    const [row] = await this.rows(`DELETE FROM ${T} WHERE token = $1 RETURNING ${COLUMNS}`, [tokenHash]);
+    return row ? toStored(row) : null;
+  }
+
+  async deleteById(userId: string, id: string): Promise<StoredSession | null> {
+    const [row] = await this.rows(`DELETE FROM ${T} WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`, [id, userId]);
+    return row ? toStored(row) : null;
+  }
+
+  async deleteByUser(userId: string, exceptId?: string): Promise<StoredSession[]> {
+    const rows =
+      exceptId === undefined
+        ? await this.rows(`DELETE FROM ${T} WHERE user_id = $1 RETURNING ${COLUMNS}`, [userId])
+        : await this.rows(`DELETE FROM ${T} WHERE user_id = $1 AND id <> $2 RETURNING ${COLUMNS}`, [userId, exceptId]);
+    return rows.map(toStored);
+  }
+
+  async listByUser(userId: string, now: Date): Promise<StoredSession[]> {
+    const rows = await this.rows(
+      `SELECT ${COLUMNS} FROM ${T} WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC`,
+      [userId, now],
+    );
+    return rows.map(toStored);
+  }
+
+  async deleteExpired(now: Date, limit: number): Promise<number> {
+    // SKIP LOCKED: rows another purger (or a logout) holds are left for the next batch, not waited on.
+    const [, count] = (await this.dataSource.query(
+      `DELETE FROM ${T} WHERE id IN (SELECT id FROM ${T} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [now, limit],
+    )) as [unknown, number];
+    return count;
+  }
+}
