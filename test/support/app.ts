@@ -1,0 +1,77 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import type { DataSource, MigrationInterface } from 'typeorm';
+import { createSessionsMigration, SessionModule, type SessionModuleOptions, SessionService } from '../../src/session/index.js';
+import { QueryRecorder } from './query-recorder.js';
+
+export interface TestUser {
+  id: string;
+  email: string;
+}
+
+/** Users with a uuid key, so the sessions migration takes the foreign-key path. */
+export class CreateTestUsers1700000000000 implements MigrationInterface {
+  async up(q: import('typeorm').QueryRunner): Promise<void> {
+    await q.query(`CREATE TABLE users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email text NOT NULL UNIQUE, disabled boolean NOT NULL DEFAULT false)`);
+  }
+  async down(q: import('typeorm').QueryRunner): Promise<void> {
+    await q.query('DROP TABLE users');
+  }
+}
+
+export class CreateSessionsTable1763856000000 extends createSessionsMigration({ usersTable: 'users' }) {}
+
+export interface SessionTestApp {
+  app: INestApplicationContext;
+  sessions: SessionService<TestUser>;
+  dataSource: DataSource;
+  recorder: QueryRecorder;
+  /** A new user row; returns its id. */
+  createUser(email?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+let userSeq = 0;
+
+/**
+ * A Nest application context with TypeORM on `url` (migrations run at start) and SessionModule.
+ * `resolveUser` reads the real users table; a disabled user resolves to null.
+ */
+export async function createSessionTestApp(url: string, options: Omit<SessionModuleOptions, 'resolveUser'> = {}): Promise<SessionTestApp> {
+  const recorder = new QueryRecorder();
+  let dataSource!: DataSource;
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      TypeOrmModule.forRoot({
+        type: 'postgres',
+        url,
+        autoLoadEntities: true,
+        migrations: [CreateTestUsers1700000000000, CreateSessionsTable1763856000000],
+        migrationsRun: true,
+        logger: recorder,
+      }),
+      SessionModule.forRoot({
+        ...options,
+        resolveUser: async (id) => {
+          const [user] = await dataSource.query('SELECT id, email FROM users WHERE id = $1 AND NOT disabled', [id]);
+          return (user as TestUser | undefined) ?? null;
+        },
+      }),
+    ],
+  }).compile();
+  const app = await moduleRef.init();
+  dataSource = app.get<DataSource>(getDataSourceToken());
+  recorder.clear();
+  return {
+    app,
+    sessions: app.get(SessionService) as SessionService<TestUser>,
+    dataSource,
+    recorder,
+    createUser: async (email = `user${++userSeq}-${Date.now()}@example.test`) => {
+      const [row] = await dataSource.query('INSERT INTO users (email) VALUES ($1) RETURNING id', [email]);
+      return row.id as string;
+    },
+    close: () => app.close(),
+  };
+}
