@@ -1,0 +1,168 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { CreateSessionsTable1763856000000, createSessionsMigration, SessionEntity } from '../src/session/index.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+const run = promisify(execFile);
+
+interface Column {
+  column_name: string;
+  data_type: string;
+  character_maximum_length: number | null;
+  is_nullable: 'YES' | 'NO';
+  column_default: string | null;
+  is_identity: 'YES' | 'NO';
+  identity_generation: string | null;
+}
+
+async function columns(ds: DataSource): Promise<Column[]> {
+  return ds.query(
+    `SELECT column_name, data_type, character_maximum_length, is_nullable, column_default, is_identity, identity_generation
+       FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'sessions' ORDER BY ordinal_position`,
+  );
+}
+
+async function indexes(ds: DataSource): Promise<Record<string, string>> {
+  const rows: { indexname: string; indexdef: string }[] = await ds.query(`SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'sessions'`);
+  return Object.fromEntries(rows.map((r) => [r.indexname, r.indexdef.replace(/ ON public\.sessions/, ' ON sessions')]));
+}
+
+async function withDatabase(migrations: (Function | string)[], fn: (ds: DataSource) => Promise<void>): Promise<void> {
+  const db = await createTestDatabase('nss_mig');
+  const ds = new DataSource({ type: 'postgres', url: db.url, entities: [SessionEntity], migrations });
+  await ds.initialize();
+  try {
+    await fn(ds);
+  } finally {
+    await ds.destroy();
+    await db.drop();
+  }
+}
+
+describe('the sessions migration', () => {
+  it('creates the table of the contract, and drops it on revert', () =>
+    withDatabase([CreateSessionsTable1763856000000], async (ds) => {
+      await ds.runMigrations();
+
+      expect(await columns(ds)).toEqual([
+        { column_name: 'id', data_type: 'bigint', character_maximum_length: null, is_nullable: 'NO', column_default: null, is_identity: 'YES', identity_generation: 'BY DEFAULT' },
+        { column_name: 'user_id', data_type: 'character varying', character_maximum_length: 255, is_nullable: 'NO', column_default: null, is_identity: 'NO', identity_generation: null },
+        { column_name: 'token', data_type: 'bytea', character_maximum_length: null, is_nullable: 'NO', column_default: null, is_identity: 'NO', identity_generation: null },
+        { column_name: 'expires_at', data_type: 'timestamp with time zone', character_maximum_length: null, is_nullable: 'NO', column_default: null, is_identity: 'NO', identity_generation: null },
+        { column_name: 'created_at', data_type: 'timestamp with time zone', character_maximum_length: null, is_nullable: 'NO', column_default: 'now()', is_identity: 'NO', identity_generation: null },
+      ]);
+      expect(await indexes(ds)).toEqual({
+        PK_sessions: 'CREATE UNIQUE INDEX "PK_sessions" ON sessions USING btree (id)',
+        UQ_sessions_token: 'CREATE UNIQUE INDEX "UQ_sessions_token" ON sessions USING btree (token)',
+        IDX_sessions_user_id: 'CREATE INDEX "IDX_sessions_user_id" ON sessions USING btree (user_id)',
+        IDX_sessions_expires_at: 'CREATE INDEX "IDX_sessions_expires_at" ON sessions USING btree (expires_at)',
+      });
+
+      // Only a 32-byte hash fits in token: a raw token cannot be stored even by mistake.
+      await expect(ds.query(`INSERT INTO sessions (user_id, token, expires_at) VALUES ('u', convert_to($1, 'UTF8'), now())`, ['A'.repeat(43)])).rejects.toThrow(
+        /CHK_sessions_token_sha256/,
+      );
+
+      await ds.undoLastMigration();
+      const [{ exists }] = await ds.query(`SELECT to_regclass('public.sessions') IS NOT NULL AS exists`);
+      expect(exists).toBe(false);
+    }));
+
+  it('matches the entity column for column', () =>
+    withDatabase([CreateSessionsTable1763856000000], async (ds) => {
+      await ds.runMigrations();
+      const fromDb = Object.fromEntries((await columns(ds)).map((c) => [c.column_name, c.data_type]));
+      const typeNames: Record<string, string> = { varchar: 'character varying', timestamptz: 'timestamp with time zone' };
+      const fromEntity = Object.fromEntries(
+        ds.getMetadata(SessionEntity).columns.map((c) => [c.databaseName, typeNames[String(c.type)] ?? String(c.type)]),
+      );
+      expect(fromEntity).toEqual(fromDb);
+      expect(ds.getMetadata(SessionEntity).indices.map((i) => i.name).sort()).toEqual(['IDX_sessions_expires_at', 'IDX_sessions_user_id', 'UQ_sessions_token']);
+    }));
+
+  it.each([
+    ['uuid', 'uuid PRIMARY KEY DEFAULT gen_random_uuid()', 'uuid'],
+    ['bigint', 'bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY', 'bigint'],
+    ['integer', 'serial PRIMARY KEY', 'integer'],
+  ])('references a users table keyed by %s, with ON DELETE CASCADE', (_label, keyDefinition, expectedType) => {
+    class CreateAppUsers1700000000000 implements MigrationInterface {
+      async up(q: QueryRunner) {
+        await q.query(`CREATE SCHEMA auth; CREATE TABLE auth."Users" (id ${keyDefinition}, email text)`);
+      }
+      async down(q: QueryRunner) {
+        await q.query(`DROP SCHEMA auth CASCADE`);
+      }
+    }
+    class CreateSessionsTable1763856000000 extends createSessionsMigration({ usersTable: 'auth."Users"' }) {}
+
+    return withDatabase([CreateAppUsers1700000000000, CreateSessionsTable1763856000000], async (ds) => {
+      await ds.runMigrations();
+      const userId = (await columns(ds)).find((c) => c.column_name === 'user_id')!;
+      expect(userId.data_type).toBe(expectedType);
+
+      const [fk] = await ds.query(
+        `SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'sessions'::regclass AND contype = 'f'`,
+      );
+      expect(fk).toEqual({ conname: 'FK_sessions_user_id', def: 'FOREIGN KEY (user_id) REFERENCES auth."Users"(id) ON DELETE CASCADE' });
+
+      const [user] = await ds.query(`INSERT INTO auth."Users" (email) VALUES ('a@example.test') RETURNING id`);
+      await ds.query(`INSERT INTO sessions (user_id, token, expires_at) VALUES ($1, sha256('x'), now())`, [user.id]);
+      await expect(ds.query(`INSERT INTO sessions (user_id, token, expires_at) VALUES ($1, sha256('y'), now())`, [expectedType === 'uuid' ? '00000000-0000-0000-0000-000000000000' : 999999])).rejects.toThrow(
+        /FK_sessions_user_id/,
+      );
+      await ds.query(`DELETE FROM auth."Users" WHERE id = $1`, [user.id]);
+      const [{ count }] = await ds.query(`SELECT count(*)::int AS count FROM sessions`);
+      expect(count).toBe(0);
+    });
+  });
+
+  it('names the missing users table when there is none', () => {
+    class CreateSessionsTable1763856000000 extends createSessionsMigration({ usersTable: 'members' }) {}
+    return withDatabase([CreateSessionsTable1763856000000], async (ds) => {
+      await expect(ds.runMigrations()).rejects.toThrow('Sessions migration: no column "id" in table "members"');
+    });
+  });
+
+  it('refuses a user id type that is not a plain type name', () => {
+    expect(() => createSessionsMigration({ userIdType: 'text); DROP TABLE users; --' })).toThrow(/not a plain SQL type name/);
+  });
+});
+
+describe('npm run migration:run / migration:revert', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('nss_cli');
+  });
+  afterAll(() => db?.drop());
+
+  const npm = (script: string) => run('npm', ['run', '-s', script], { env: { ...process.env, DATABASE_URL: db.url }, timeout: 60_000 });
+  const hasTable = async () => {
+    const ds = new DataSource({ type: 'postgres', url: db.url });
+    await ds.initialize();
+    try {
+      const [{ exists }] = await ds.query(`SELECT to_regclass('public.sessions') IS NOT NULL AS exists`);
+      return exists as boolean;
+    } finally {
+      await ds.destroy();
+    }
+  };
+
+  it('create and then drop the sessions table on an empty database', async () => {
+    const up = await npm('migration:run');
+    expect(up.stdout).toContain('Migration CreateSessionsTable1763856000000 has been executed successfully.');
+    expect(await hasTable()).toBe(true);
+
+    const down = await npm('migration:revert');
+    expect(down.stdout).toContain('Migration CreateSessionsTable1763856000000 has been reverted successfully.');
+    expect(await hasTable()).toBe(false);
+  }, 120_000);
+
+  it('says which variable is missing when DATABASE_URL is not set', async () => {
+    const env = { ...process.env };
+    delete env.DATABASE_URL;
+    await expect(run('npm', ['run', '-s', 'migration:run'], { env, timeout: 60_000 })).rejects.toMatchObject({
+      stderr: expect.stringContaining('DATABASE_URL is not set'),
+    });
+  }, 60_000);
+});
