@@ -2,8 +2,13 @@
 export { SessionModule } from './session.module.js';
 export { SESSION_MODULE_OPTIONS } from './session.module-definition.js';
 export { SessionService, type CreateSessionInput } from './session.service.js';
+export { SessionGuard } from './session.guard.js';
+export { CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public } from './session.decorators.js';
+export { SessionCookies, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './session.cookies.js';
+export { getRequestSession } from './session.request.js';
+export type { SessionCookieOptions } from './session-cookie.js';
 export type { IssuedSession, Session, SessionModuleOptions, SessionValidation, UserId } from './session.interfaces.js';
-export { SessionOptionsError } from './session.exceptions.js';
+export { SessionOptionsError, SessionStoreUnavailableException } from './session.exceptions.js';
 export { SessionEntity, SESSIONS_TABLE } from './session.entity.js';
 export {
   CreateSessionsTable1763856000000,

@@ -1,4 +1,5 @@
 import type { Duration } from './duration.js';
+import type { SessionCookieOptions } from './session-cookie.js';
 
 /** A session as the API returns it. The token is never part of it. */
 export interface Session {
@@ -44,6 +45,15 @@ export interface SessionModuleOptions<TUser = unknown> {
   updateAge?: Duration;
   /** Hard cap on a session's life from its creation, used or not. Default: none (`false`). */
   absoluteMaxAge?: Duration | false;
+  /** The session cookie, or `false` to accept and send bearer tokens only. */
+  cookie?: SessionCookieOptions | false;
+  /** Whether `Authorization: Bearer <token>` is accepted. Default `true`. */
+  bearer?: boolean;
+  /**
+   * How long a store call may take before the request gets a 503 instead of hanging.
+   * Default `'5s'`.
+   */
+  storeTimeout?: Duration;
   /** Rows deleted per statement when purging expired sessions. Default `5000`. */
   purgeBatchSize?: number;
   /** The time source, in epoch milliseconds. For tests; default `Date.now`. */

@@ -1,6 +1,7 @@
 import { formatDuration, parseDuration } from './duration.js';
 import { SessionOptionsError } from './session.exceptions.js';
 import type { SessionModuleOptions } from './session.interfaces.js';
+import { COOKIE_NAME, type ResolvedCookieOptions } from './session-cookie.js';
 
 /** Options after defaults and validation; durations in milliseconds. */
 export interface ResolvedSessionOptions {
@@ -8,6 +9,9 @@ export interface ResolvedSessionOptions {
   maxAge: number;
   updateAge: number;
   absoluteMaxAge: number | null;
+  cookie: ResolvedCookieOptions | null;
+  bearer: boolean;
+  storeTimeout: number;
   purgeBatchSize: number;
   clock: () => number;
 }
@@ -24,6 +28,9 @@ const KNOWN_OPTIONS = new Set([
   'maxAge',
   'updateAge',
   'absoluteMaxAge',
+  'cookie',
+  'bearer',
+  'storeTimeout',
   'purgeBatchSize',
   'clock',
   // ConfigurableModuleBuilder's extra; harmless if it reaches us.
@@ -98,6 +105,15 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
     throw new SessionOptionsError('purgeBatchSize', `got ${show(raw.purgeBatchSize)}; expected a whole number from 1 to 100000.`);
   }
 
+  if (raw.bearer !== undefined && typeof raw.bearer !== 'boolean') {
+    throw new SessionOptionsError('bearer', `got ${show(raw.bearer)}; expected true or false.`);
+  }
+  const cookie = raw.cookie === false ? null : resolveCookie(raw.cookie ?? {});
+  if (cookie === null && raw.bearer === false) {
+    throw new SessionOptionsError('bearer', 'got false with cookie: false; expected at least one way for a token to arrive.');
+  }
+  const storeTimeout = duration('storeTimeout', raw.storeTimeout ?? '5s');
+
   if (raw.clock !== undefined && typeof raw.clock !== 'function') {
     throw new SessionOptionsError('clock', `got ${show(raw.clock)}; expected a function returning epoch milliseconds, like Date.now.`);
   }
@@ -107,7 +123,53 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
     maxAge,
     updateAge,
     absoluteMaxAge,
+    cookie,
+    bearer: raw.bearer ?? true,
+    storeTimeout,
     purgeBatchSize,
     clock: raw.clock ?? Date.now,
   };
+}
+
+const COOKIE_KEYS = new Set(['name', 'secure', 'sameSite', 'domain', 'path']);
+const SAME_SITE = ['lax', 'strict', 'none'];
+// Anything that would end the attribute or the header early.
+const ATTRIBUTE_VALUE = /^[\x21-\x3a\x3c-\x7e]+$/;
+
+function resolveCookie(raw: unknown): ResolvedCookieOptions {
+  if (raw === null || typeof raw !== 'object') {
+    throw new SessionOptionsError('cookie', `got ${show(raw)}; expected false or an object such as { name: 'session', sameSite: 'lax' }.`);
+  }
+  const cookie = raw as Record<string, unknown>;
+  for (const key of Object.keys(cookie)) {
+    if (!COOKIE_KEYS.has(key)) throw new SessionOptionsError(`cookie.${key}`, `unknown option; the known ones are ${[...COOKIE_KEYS].join(', ')}.`);
+  }
+  const name = cookie.name ?? 'session';
+  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) {
+    throw new SessionOptionsError('cookie.name', `got ${show(cookie.name)}; expected a cookie name of letters, digits and !#$%&'*+-.^_\`|~ such as 'session' or '__Host-session'.`);
+  }
+  const secure = cookie.secure ?? true;
+  if (typeof secure !== 'boolean') throw new SessionOptionsError('cookie.secure', `got ${show(cookie.secure)}; expected true or false.`);
+  const sameSite = cookie.sameSite ?? 'lax';
+  if (typeof sameSite !== 'string' || !SAME_SITE.includes(sameSite)) {
+    throw new SessionOptionsError('cookie.sameSite', `got ${show(cookie.sameSite)}; expected 'lax', 'strict' or 'none'.`);
+  }
+  const path = cookie.path ?? '/';
+  if (typeof path !== 'string' || !path.startsWith('/') || !ATTRIBUTE_VALUE.test(path)) {
+    throw new SessionOptionsError('cookie.path', `got ${show(cookie.path)}; expected a path starting with '/' and no ';', space or control character.`);
+  }
+  const domain = cookie.domain;
+  if (domain !== undefined && (typeof domain !== 'string' || !/^\.?[A-Za-z0-9.-]+$/.test(domain))) {
+    throw new SessionOptionsError('cookie.domain', `got ${show(domain)}; expected a host name such as 'example.com', or leave it out to keep the cookie on one host.`);
+  }
+  if (sameSite === 'none' && !secure) {
+    throw new SessionOptionsError('cookie.sameSite', "got 'none' with secure: false; browsers drop SameSite=None cookies that are not Secure.");
+  }
+  if (name.startsWith('__Host-') && (!secure || path !== '/' || domain !== undefined)) {
+    throw new SessionOptionsError('cookie.name', `got ${show(name)}; a __Host- cookie needs secure: true, path '/' and no domain, or browsers drop it.`);
+  }
+  if (name.startsWith('__Secure-') && !secure) {
+    throw new SessionOptionsError('cookie.name', `got ${show(name)}; a __Secure- cookie needs secure: true, or browsers drop it.`);
+  }
+  return { name, secure, sameSite: sameSite as ResolvedCookieOptions['sameSite'], path, domain };
 }

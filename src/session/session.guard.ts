@@ -1,0 +1,63 @@
+import { type CanActivate, type ExecutionContext, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { SessionCookies, type HttpRequestLike, type PresentedToken } from './session.cookies.js';
+import { IS_PUBLIC_KEY } from './session.decorators.js';
+import type { SessionValidation } from './session.interfaces.js';
+import { setRequestSession } from './session.request.js';
+import { SessionService } from './session.service.js';
+
+/**
+ * Lets a request through only with a live session: from the session cookie or
+ * `Authorization: Bearer`. Attaches the user (`request.user`, `@CurrentUser()`) and the session
+ * (`@CurrentSession()`), and re-sends the cookie when the expiry slid. 401 with a generic body
+ * when there is no valid session; 503 when the store fails or times out.
+ *
+ * Per controller with `@UseGuards(SessionGuard)`, or app-wide as an `APP_GUARD` with
+ * `@Public()` on the routes that need no session. Extend it and override the protected hooks
+ * to read the token elsewhere or attach more to the request.
+ */
+@Injectable()
+export class SessionGuard implements CanActivate {
+  protected readonly logger = new Logger('SessionGuard');
+
+  constructor(
+    protected readonly sessions: SessionService,
+    protected readonly cookies: SessionCookies,
+    protected readonly reflector: Reflector,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (this.shouldSkip(context)) return true;
+    const http = context.switchToHttp();
+    const request = http.getRequest<HttpRequestLike>();
+    const presented = this.getToken(request, context);
+    if (presented === undefined) {
+      this.logger.debug('refused: no session token');
+      throw new UnauthorizedException();
+    }
+    const validation = await this.sessions.authenticate(presented.token);
+    if (!validation) throw new UnauthorizedException();
+    this.attach(request, validation, context);
+    // A bearer client manages its own token; only a cookie is re-sent with the new Max-Age.
+    if (validation.refreshed && presented.from === 'cookie') {
+      this.cookies.write(http.getResponse(), { token: presented.token, session: validation.session });
+    }
+    return true;
+  }
+
+  /** True for routes marked `@Public()`, handler first, then the controller. */
+  protected shouldSkip(context: ExecutionContext): boolean {
+    return this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [context.getHandler(), context.getClass()]) === true;
+  }
+
+  /** The token this request presents; by default the bearer token, else the session cookie. */
+  protected getToken(request: HttpRequestLike, _context: ExecutionContext): PresentedToken | undefined {
+    return this.cookies.readToken(request);
+  }
+
+  /** Puts the user and session where the decorators find them. */
+  protected attach(request: object, validation: SessionValidation, _context: ExecutionContext): void {
+    (request as { user?: unknown }).user = validation.user;
+    setRequestSession(request, validation.session);
+  }
+}
