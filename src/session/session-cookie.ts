@@ -42,7 +42,8 @@ export function readCookies(header: string | string[] | undefined, name: string)
 
 /** A Set-Cookie value. `maxAgeMs` 0 deletes the cookie. */
 export function serializeCookie(options: ResolvedCookieOptions, value: string, maxAgeMs: number, now: number): string {
-  const maxAge = Math.max(0, Math.floor(maxAgeMs / 1000));
+  // Rounded: the milliseconds between issuing and writing must not cost a whole second.
+  const maxAge = Math.max(0, Math.round(maxAgeMs / 1000));
   const parts = [
     `${options.name}=${value}`,
     `Path=${options.path}`,

@@ -20,6 +20,16 @@ describe('resolveSessionOptions', () => {
     expect(resolved).toMatchObject({ maxAge: 2_592_000_000, updateAge: 86_400_000, absoluteMaxAge: null, purgeBatchSize: 5_000, clock: Date.now });
   });
 
+  it('defaults the cookie to a Secure, HttpOnly, SameSite=Lax "session" cookie on Path=/', () => {
+    expect(resolveSessionOptions({ resolveUser })).toMatchObject({
+      cookie: { name: 'session', secure: true, sameSite: 'lax', path: '/', domain: undefined },
+      bearer: true,
+      storeTimeout: 5_000,
+    });
+    expect(resolveSessionOptions({ resolveUser, cookie: false }).cookie).toBeNull();
+    expect(resolveSessionOptions({ resolveUser, cookie: { name: '__Host-session' } }).cookie).toMatchObject({ name: '__Host-session' });
+  });
+
   it('reads durations as strings or milliseconds', () => {
     expect(resolveSessionOptions({ resolveUser, maxAge: '2h', updateAge: 60_000, absoluteMaxAge: '1d' })).toMatchObject({
       maxAge: 7_200_000,
@@ -48,6 +58,20 @@ describe('resolveSessionOptions', () => {
     [{ resolveUser: 'users' }, 'resolveUser', /got "users"/],
     [{ resolveUser, maxage: '1d' }, 'maxage', /unknown option; the known ones are resolveUser, maxAge/],
     [null, '(options)', /expected an object/],
+    [{ resolveUser, storeTimeout: 'soon' }, 'storeTimeout', /got "soon"/],
+    [{ resolveUser, bearer: 'yes' }, 'bearer', /expected true or false/],
+    [{ resolveUser, bearer: false, cookie: false }, 'bearer', /at least one way for a token to arrive/],
+    [{ resolveUser, cookie: 'session' }, 'cookie', /expected false or an object/],
+    [{ resolveUser, cookie: { nme: 'x' } }, 'cookie.nme', /unknown option; the known ones are name, secure/],
+    [{ resolveUser, cookie: { name: 'my session' } }, 'cookie.name', /got "my session"; expected a cookie name/],
+    [{ resolveUser, cookie: { sameSite: 'Lax' } }, 'cookie.sameSite', /expected 'lax', 'strict' or 'none'/],
+    [{ resolveUser, cookie: { sameSite: 'none', secure: false } }, 'cookie.sameSite', /browsers drop SameSite=None cookies that are not Secure/],
+    [{ resolveUser, cookie: { path: 'app' } }, 'cookie.path', /starting with '\/'/],
+    [{ resolveUser, cookie: { path: '/a;b' } }, 'cookie.path', /no ';'/],
+    [{ resolveUser, cookie: { domain: 'evil.com; Secure' } }, 'cookie.domain', /expected a host name/],
+    [{ resolveUser, cookie: { name: '__Host-sid', domain: 'example.com' } }, 'cookie.name', /a __Host- cookie needs secure: true, path '\/' and no domain/],
+    [{ resolveUser, cookie: { name: '__Host-sid', path: '/app' } }, 'cookie.name', /__Host- cookie/],
+    [{ resolveUser, cookie: { name: '__Secure-sid', secure: false } }, 'cookie.name', /a __Secure- cookie needs secure: true/],
   ])('refuses %p, naming %s', (options, option, message) => {
     const error = fails(options);
     expect(error.option).toBe(option);
