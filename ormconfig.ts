@@ -2,6 +2,7 @@
 // Runs under tsx, so it reads the TypeScript sources directly; no build step needed.
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
+import { User } from './src/demo/user.entity.js';
 import { SessionEntity } from './src/session/index.js';
 
 const url = process.env.DATABASE_URL;
@@ -12,6 +13,6 @@ if (!url) {
 export default new DataSource({
   type: 'postgres',
   url,
-  entities: [SessionEntity],
+  entities: [SessionEntity, User],
   migrations: ['migrations/*.ts'],
 });

@@ -1,2 +1,2 @@
-// The library's own migration, listed here so `npm run migration:run` creates the sessions table.
-export { CreateSessionsTable1763856000000 } from '../src/session/index.js';
+// The library's sessions table, tied to the demo's users by a foreign key.
+export { CreateSessionsTable1763856000000 } from '../src/demo/migrations.js';

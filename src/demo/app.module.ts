@@ -1,0 +1,59 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { PassportModule } from '@nestjs/passport';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { SessionGuard, SessionModule, type SessionModuleOptions } from '../session/index.js';
+import { AccountController, AuthController } from './auth.controller.js';
+import { HealthController } from './health.controller.js';
+import { LocalStrategy } from './local.strategy.js';
+import { demoMigrations } from './migrations.js';
+import { PagesController } from './pages.controller.js';
+import { User } from './user.entity.js';
+import { UsersService } from './users.service.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([User])],
+  providers: [UsersService],
+  exports: [UsersService],
+})
+export class UsersModule {}
+
+export interface DemoAppOptions {
+  databaseUrl: string;
+  /** Connections in TypeORM's pool. */
+  poolSize?: number;
+  session?: Omit<SessionModuleOptions, 'resolveUser'>;
+}
+
+/**
+ * The demo: SessionGuard app-wide (APP_GUARD) with @Public() on the open routes, login
+ * through passport-local, and the sessions table migrated at start.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(options: DemoAppOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        TypeOrmModule.forRoot({
+          type: 'postgres',
+          url: options.databaseUrl,
+          autoLoadEntities: true,
+          migrations: demoMigrations,
+          migrationsRun: true,
+          extra: { max: options.poolSize ?? 10 },
+          retryAttempts: 3,
+        }),
+        UsersModule,
+        PassportModule,
+        SessionModule.forRootAsync({
+          imports: [UsersModule],
+          inject: [UsersService],
+          useFactory: (users: UsersService) => ({ ...options.session, resolveUser: (id: string) => users.findById(id) }),
+        }),
+      ],
+      controllers: [AuthController, AccountController, HealthController, PagesController],
+      providers: [LocalStrategy, { provide: APP_GUARD, useClass: SessionGuard }],
+    };
+  }
+}

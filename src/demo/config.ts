@@ -1,0 +1,106 @@
+import { parseDuration, type SessionModuleOptions } from '../session/index.js';
+
+/** The demo's settings, read from the environment once at start. */
+export interface DemoConfig {
+  port: number;
+  /** PostgreSQL to use; undefined starts the embedded one. */
+  databaseUrl: string | undefined;
+  pgliteDir: string;
+  session: Omit<SessionModuleOptions, 'resolveUser'>;
+}
+
+/** A bad environment variable; the message names it and says what it takes. */
+export class DemoConfigError extends Error {
+  override readonly name = 'DemoConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** Which environment variable sets each session option, to name it in errors. */
+export const SESSION_OPTION_VARIABLES: Record<string, string> = {
+  maxAge: 'SESSION_MAX_AGE',
+  updateAge: 'SESSION_UPDATE_AGE',
+  absoluteMaxAge: 'SESSION_ABSOLUTE_MAX_AGE',
+  'cookie.secure': 'COOKIE_SECURE',
+};
+
+// Named in DESIGN.md for features this version does not have yet: refuse them rather than
+// start with a setting silently ignored.
+const NOT_YET = [
+  'SESSION_CLEANUP_SCHEDULE',
+  'SESSION_CACHE_TTL',
+  'SESSION_CACHE_SIZE',
+  'REDIS_URL',
+  'MEMCACHED_URL',
+  'SESSION_TOKEN_TYPE',
+  'SESSION_REFRESH_TOKEN',
+  'SESSION_MAX_PER_USER',
+  'SESSION_BIND_USER_AGENT',
+];
+
+function duration(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) {
+    throw new DemoConfigError(name, `got ${JSON.stringify(value)}; expected a duration such as 15m, 12h, 30d or milliseconds.`);
+  }
+  return value;
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new DemoConfigError(name, `got ${JSON.stringify(value)}; expected true or false.`);
+}
+
+/** Reads and checks the demo's environment; throws DemoConfigError naming the first bad variable. */
+export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
+  const portText = env.PORT ?? '3000';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65_535) {
+    throw new DemoConfigError('PORT', `got ${JSON.stringify(portText)}; expected a port number from 0 to 65535.`);
+  }
+
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl !== undefined) {
+    let protocol = '';
+    try {
+      protocol = new URL(databaseUrl).protocol;
+    } catch {
+      // reported below
+    }
+    if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+      throw new DemoConfigError('DATABASE_URL', 'expected a PostgreSQL URL such as postgres://user:password@host:5432/db (leave it unset for the embedded database).');
+    }
+  }
+
+  const storage = env.SESSION_STORAGE ?? 'database';
+  if (storage !== 'database') {
+    throw new DemoConfigError('SESSION_STORAGE', `got ${JSON.stringify(storage)}; this version stores sessions in the database only (SESSION_STORAGE=database).`);
+  }
+  for (const name of NOT_YET) {
+    if (env[name] !== undefined && env[name] !== '') {
+      throw new DemoConfigError(name, 'is not supported by this version of the demo yet; unset it.');
+    }
+  }
+
+  const absoluteMaxAge = duration(env, 'SESSION_ABSOLUTE_MAX_AGE');
+  return {
+    port,
+    databaseUrl,
+    pgliteDir: env.PGLITE_DIR || '.data/pglite',
+    session: {
+      maxAge: duration(env, 'SESSION_MAX_AGE'),
+      updateAge: duration(env, 'SESSION_UPDATE_AGE'),
+      absoluteMaxAge: absoluteMaxAge ?? false,
+      cookie: { name: 'session', secure: boolean(env, 'COOKIE_SECURE', true), sameSite: 'lax' },
+    },
+  };
+}
