@@ -1,0 +1,82 @@
+import type { INestApplication } from '@nestjs/common';
+import { type Browser, chromium } from 'playwright-core';
+import { createDemoApp } from '../src/demo/app.js';
+import { createTestDatabase, type TestDatabase } from './support/database.js';
+
+// Debian's chromium (installed by .ci/run); the flags keep it off a network this machine lacks.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let db: TestDatabase;
+let app: INestApplication;
+let browser: Browser;
+let base: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase('nss_browser');
+  app = await createDemoApp({ databaseUrl: db.url });
+  await app.listen(0, '127.0.0.1');
+  // localhost, not 127.0.0.1: the name browsers treat as a secure context for Secure cookies.
+  base = (await app.getUrl()).replace('127.0.0.1', 'localhost');
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await db?.drop();
+});
+
+describe('the login and account pages in Chromium', () => {
+  it('register, see the account, log out, log in, revoke the other session, log out everywhere', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const email = `browser-${Date.now()}@example.test`;
+
+    await page.goto(`${base}/account`);
+    expect(new URL(page.url()).pathname).toBe('/login');
+
+    await page.fill('input[name=email]', email);
+    await page.fill('input[name=password]', 'correct horse battery');
+    await page.click('button[formaction="/register"]');
+    expect(new URL(page.url()).pathname).toBe('/account');
+    expect(await page.textContent('#email')).toBe(email);
+
+    const [cookie] = (await context.cookies()).filter((c) => c.name === 'session');
+    expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Lax', path: '/' });
+    expect(await page.evaluate(() => document.cookie)).toBe('');
+
+    await page.click('text=Log out everywhere');
+    expect(new URL(page.url()).pathname).toBe('/login');
+    expect((await context.cookies()).filter((c) => c.name === 'session')).toEqual([]);
+
+    // A second browser logs in too; the first revokes it from the account page.
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    for (const p of [page, otherPage]) {
+      await p.goto(`${base}/login`);
+      await p.fill('input[name=email]', email);
+      await p.fill('input[name=password]', 'correct horse battery');
+      await p.click('button:text("Log in")');
+      expect(new URL(p.url()).pathname).toBe('/account');
+    }
+    await page.reload();
+    expect(await page.locator('tbody tr').count()).toBe(2);
+    await page.click('button:text("Revoke")');
+    expect(await page.locator('tbody tr').count()).toBe(1);
+    await otherPage.goto(`${base}/account`);
+    expect(new URL(otherPage.url()).pathname).toBe('/login');
+
+    await page.click('button:text-is("Log out")');
+    expect(new URL(page.url()).pathname).toBe('/login');
+    await page.goto(`${base}/account`);
+    expect(new URL(page.url()).pathname).toBe('/login');
+
+    await page.fill('input[name=email]', email);
+    await page.fill('input[name=password]', 'wrong password!');
+    await page.click('button:text("Log in")');
+    expect(await page.textContent('[role=alert]')).toBe('Invalid email or password.');
+    await context.close();
+    await other.close();
+  }, 60_000);
+});
