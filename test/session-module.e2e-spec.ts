@@ -2,7 +2,13 @@ import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { CreateSessionsTable1763856000000, SessionModule, SessionOptionsError, SessionService } from '../src/session/index.js';
+import {
+  CreateSessionsTable1763856000000,
+  SessionModule,
+  SessionOptionsError,
+  SessionService,
+  SessionStoreUnavailableException,
+} from '../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let db: TestDatabase;
@@ -97,5 +103,28 @@ describe('SessionModule', () => {
     const compiling = Test.createTestingModule({ imports: [orm(), module()] }).compile();
     await expect(compiling).rejects.toThrow(SessionOptionsError);
     await expect(compiling).rejects.toThrow('SessionModule option "updateAge": got "2h" (2h); expected a duration below maxAge (1h)');
+  });
+
+  it('turns a failing resolveUser into a 503, and a bad argument into a TypeError, not a 503', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        orm(),
+        SessionModule.forRoot({
+          resolveUser: () => {
+            throw new Error('users database down');
+          },
+        }),
+      ],
+    }).compile();
+    const app = await moduleRef.init();
+    try {
+      const sessions = app.get(SessionService);
+      const { token } = await sessions.createSession({ userId: 'u-failing' });
+      await expect(sessions.validateSession(token)).rejects.toBeInstanceOf(SessionStoreUnavailableException);
+      await expect(sessions.invalidateAllUserSessions('' as string)).rejects.toThrow(TypeError);
+      await expect(sessions.invalidateOtherUserSessions('u-failing', 'current')).rejects.toThrow(/currentSessionId must be a session's id/);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -58,7 +58,7 @@ export class SessionService<TUser = unknown> {
     if (this.options.absoluteMaxAge !== null) expires = Math.min(expires, now + this.options.absoluteMaxAge);
 
     const token = generateToken();
-    const stored = await this.io((store) => store.create({
+    const stored = await this.io(() => this.store.create({
       userId,
       tokenHash: hashToken(token),
       expiresAt: new Date(expires),
@@ -95,7 +95,7 @@ export class SessionService<TUser = unknown> {
   }
 
   private async lookup(tokenHash: Buffer): Promise<SessionValidation<TUser> | null> {
-    const stored = await this.io((store) => store.findByTokenHash(tokenHash));
+    const stored = await this.io(() => this.store.findByTokenHash(tokenHash));
     if (!stored) {
       this.logger.debug('refused: unknown token');
       return null;
@@ -118,8 +118,9 @@ export class SessionService<TUser = unknown> {
     // several instances, the first wins and the others match no row.
     const staleBelow = atCap ? next : next - this.options.updateAge + 1;
     const [user, refreshed] = await Promise.all([
-      this.options.resolveUser(stored.userId),
-      due ? this.io((store) => store.extendExpiry(stored.id, new Date(next), new Date(staleBelow), new Date(now))) : false,
+      // The user lookup is bounded like the store: its database can be down too.
+      this.io(() => this.options.resolveUser(stored.userId)),
+      due ? this.io(() => this.store.extendExpiry(stored.id, new Date(next), new Date(staleBelow), new Date(now))) : false,
     ]);
     if (user === null || user === undefined) {
       this.logger.debug(`refused: user of session ${stored.id} not found`);
@@ -131,21 +132,26 @@ export class SessionService<TUser = unknown> {
   /** Logs a token out. Idempotent: true if a session was removed, false otherwise. */
   async destroySession(token: unknown): Promise<boolean> {
     if (!isWellFormedToken(token)) return false;
-    const removed = await this.io((store) => store.deleteByTokenHash(hashToken(token)));
+    const removed = await this.io(() => this.store.deleteByTokenHash(hashToken(token)));
     this.forget(removed);
     return removed !== null;
   }
 
   /** Logs a user out everywhere; returns how many sessions ended. */
   async invalidateAllUserSessions(userId: UserId): Promise<number> {
-    const removed = await this.io((store) => store.deleteByUser(normalizeUserId(userId)));
+    const id = normalizeUserId(userId);
+    const removed = await this.io(() => this.store.deleteByUser(id));
     this.forget(...removed);
     return removed.length;
   }
 
   /** Logs a user out everywhere but `currentSessionId`; returns how many sessions ended. */
   async invalidateOtherUserSessions(userId: UserId, currentSessionId: string): Promise<number> {
-    const removed = await this.io((store) => store.deleteByUser(normalizeUserId(userId), String(currentSessionId)));
+    if (!SESSION_ID.test(String(currentSessionId))) {
+      throw new TypeError(`SessionService.invalidateOtherUserSessions: currentSessionId must be a session's id, got ${JSON.stringify(currentSessionId)}.`);
+    }
+    const id = normalizeUserId(userId);
+    const removed = await this.io(() => this.store.deleteByUser(id, String(currentSessionId)));
     this.forget(...removed);
     return removed.length;
   }
@@ -156,7 +162,8 @@ export class SessionService<TUser = unknown> {
    */
   async revokeUserSession(userId: UserId, sessionId: string): Promise<boolean> {
     if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId)) return false;
-    const removed = await this.io((store) => store.deleteById(normalizeUserId(userId), sessionId));
+    const id = normalizeUserId(userId);
+    const removed = await this.io(() => this.store.deleteById(id, sessionId));
     this.forget(removed);
     return removed !== null;
   }
@@ -171,7 +178,7 @@ export class SessionService<TUser = unknown> {
     const next = generateToken();
     const now = this.options.clock();
     const oldHash = hashToken(token);
-    const stored = await this.io((store) => store.replaceTokenHash(oldHash, hashToken(next), new Date(now)));
+    const stored = await this.io(() => this.store.replaceTokenHash(oldHash, hashToken(next), new Date(now)));
     this.forgetHash(oldHash);
     if (!stored || now >= this.deadline(stored)) return null;
     return { token: next, session: toSession(stored) };
@@ -180,7 +187,8 @@ export class SessionService<TUser = unknown> {
   /** A user's live sessions, newest first. */
   async listUserSessions(userId: UserId): Promise<Session[]> {
     const now = this.options.clock();
-    const stored = await this.io((store) => store.listByUser(normalizeUserId(userId), new Date(now)));
+    const id = normalizeUserId(userId);
+    const stored = await this.io(() => this.store.listByUser(id, new Date(now)));
     return stored.filter((s) => now < this.deadline(s)).map((s) => toSession(s));
   }
 
@@ -192,23 +200,23 @@ export class SessionService<TUser = unknown> {
     const now = new Date(this.options.clock());
     let total = 0;
     for (;;) {
-      const deleted = await this.io((store) => store.deleteExpired(now, this.options.purgeBatchSize));
+      const deleted = await this.io(() => this.store.deleteExpired(now, this.options.purgeBatchSize));
       total += deleted;
       if (deleted < this.options.purgeBatchSize) return total;
     }
   }
 
-  // Every store call is bounded: a store that errs or hangs becomes a 503, never a 401 or a
-  // request stuck until the client gives up.
-  private async io<T>(call: (store: SessionStore) => Promise<T>): Promise<T> {
+  // Every store call (and resolveUser) is bounded: one that errs or hangs becomes a 503, never
+  // a 401 or a request stuck until the client gives up.
+  private async io<T>(work: () => T | Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`session store did not answer within ${this.options.storeTimeout} ms`)), this.options.storeTimeout);
     });
     try {
-      return await Promise.race([call(this.store), timeout]);
+      return await Promise.race([work(), timeout]);
     } catch (error) {
-      this.logger.error(`session store failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`session lookup failed: ${error instanceof Error ? error.message : String(error)}`);
       throw new SessionStoreUnavailableException({ cause: error });
     } finally {
       clearTimeout(timer);
