@@ -1,4 +1,4 @@
-import { SessionStore } from '../src/session/index.js';
+import { hashToken, SessionStore } from '../src/session/index.js';
 import { createSessionTestApp, type SessionTestApp } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -95,11 +95,12 @@ describe('two instances on one database', () => {
 
   it('the store lets one of many concurrent expiry writes land', async () => {
     const userId = await a.createUser();
-    const { session } = await a.sessions.createSession({ userId });
+    const { token } = await a.sessions.createSession({ userId });
     const store = (app: SessionTestApp) => app.app.get<SessionStore>(SessionStore);
+    const session = (await store(a).findByTokenHash(hashToken(token)))!;
     const next = new Date(clock.now() + 2 * HOUR);
     const writes = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => store(i % 2 ? a : b).extendExpiry(session.id, next, new Date(next.getTime() - 10 * MINUTE + 1), new Date(clock.now()))),
+      Array.from({ length: 40 }, (_, i) => store(i % 2 ? a : b).extendExpiry(session, next, new Date(next.getTime() - 10 * MINUTE + 1), new Date(clock.now()))),
     );
     expect(writes.filter(Boolean)).toHaveLength(1);
   });

@@ -120,7 +120,7 @@ export class SessionService<TUser = unknown> {
     const [user, refreshed] = await Promise.all([
       // The user lookup is bounded like the store: its database can be down too.
       this.io(() => this.options.resolveUser(stored.userId)),
-      due ? this.io(() => this.store.extendExpiry(stored.id, new Date(next), new Date(staleBelow), new Date(now))) : false,
+      due ? this.io(() => this.store.extendExpiry(stored, new Date(next), new Date(staleBelow), new Date(now))) : false,
     ]);
     if (user === null || user === undefined) {
       this.logger.debug(`refused: user of session ${stored.id} not found`);

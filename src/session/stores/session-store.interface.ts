@@ -21,7 +21,7 @@ export interface SessionStore {
    * Moves a session's expiry to `expiresAt`, but only while it is still below `ifBefore` and
    * after `now`: of many concurrent refreshes, one writes and the rest find nothing to do.
    */
-  extendExpiry(id: string, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean>;
+  extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean>;
   /** Swaps the token of a live session; of two concurrent swaps of one token, one wins. */
   replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null>;
   deleteByTokenHash(tokenHash: Buffer): Promise<StoredSession | null>;
@@ -31,8 +31,13 @@ export interface SessionStore {
   deleteByUser(userId: string, exceptId?: string): Promise<StoredSession[]>;
   /** A user's sessions that have not expired by `now`, newest first. */
   listByUser(userId: string, now: Date): Promise<StoredSession[]>;
-  /** Deletes at most `limit` sessions expired by `now`; returns how many. */
+  /**
+   * Deletes at most `limit` sessions expired by `now`; returns how many. A store whose entries
+   * expire by themselves (Redis) may do only housekeeping here and return 0.
+   */
   deleteExpired(now: Date, limit: number): Promise<number>;
+  /** Releases connections the store opened itself (not those it was given). */
+  close?(): Promise<void>;
 }
 
 /** Injection token of the active `SessionStore`. */

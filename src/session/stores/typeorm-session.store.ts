@@ -52,10 +52,10 @@ export class TypeOrmSessionStore implements SessionStore {
     return row ? toStored(row) : null;
   }
 
-  async extendExpiry(id: string, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
+  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
     const rows = await this.rows(
       `UPDATE ${T} SET expires_at = $2 WHERE id = $1 AND expires_at < $3 AND expires_at > $4 RETURNING id`,
-      [id, expiresAt, ifBefore, now],
+      [session.id, expiresAt, ifBefore, now],
     );
     return rows.length === 1;
   }
