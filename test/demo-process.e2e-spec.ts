@@ -52,7 +52,13 @@ describe('npm start with no DATABASE_URL', () => {
     [{ COOKIE_SECURE: 'maybe' }, 'COOKIE_SECURE: got "maybe"; expected true or false.'],
     [{ PORT: 'http' }, 'PORT: got "http"'],
     [{ DATABASE_URL: 'mysql://localhost/db' }, 'DATABASE_URL: expected a PostgreSQL URL'],
-    [{ SESSION_STORAGE: 'redis' }, 'SESSION_STORAGE: got "redis"'],
+    [{ SESSION_STORAGE: 'mongo' }, 'SESSION_STORAGE: got "mongo"; expected database, redis or memcached.'],
+    [{ SESSION_CACHE_SIZE: 'lots' }, 'SESSION_CACHE_SIZE: got "lots"'],
+    [{ SESSION_CACHE_TTL: '-1' }, 'SESSION_CACHE_TTL: got "-1"'],
+    [{ SESSION_STORAGE: 'redis', REDIS_URL: 'http://localhost' }, 'REDIS_URL: SessionModule option "storage.url": got "http://localhost"'],
+    [{ SESSION_STORAGE: 'redis', REDIS_URL: 'redis://127.0.0.1:1' }, 'REDIS_URL: SessionModule option "storage.url": could not reach Redis at redis://127.0.0.1:1'],
+    [{ SESSION_STORAGE: 'memcached', MEMCACHED_URL: '127.0.0.1:1' }, 'MEMCACHED_URL: SessionModule option "storage.servers": could not reach Memcached at 127.0.0.1:1'],
+    [{ SESSION_CLEANUP_SCHEDULE: '15 * *' }, 'SESSION_CLEANUP_SCHEDULE: is not supported by this version of the demo yet'],
   ])('stops at start on a bad %p, naming the variable', async (env, message) => {
     const started = startDemo({ PGLITE_DIR: join(dir, 'unused'), ...env });
     await expect(started).rejects.toMatchObject({ code: 1, output: expect.stringContaining(message) });

@@ -26,16 +26,17 @@ export const SESSION_OPTION_VARIABLES: Record<string, string> = {
   updateAge: 'SESSION_UPDATE_AGE',
   absoluteMaxAge: 'SESSION_ABSOLUTE_MAX_AGE',
   'cookie.secure': 'COOKIE_SECURE',
+  'cache.ttl': 'SESSION_CACHE_TTL',
+  'cache.size': 'SESSION_CACHE_SIZE',
+  'storage.type': 'SESSION_STORAGE',
+  'storage.url': 'REDIS_URL',
+  'storage.servers': 'MEMCACHED_URL',
 };
 
 // Named in DESIGN.md for features this version does not have yet: refuse them rather than
 // start with a setting silently ignored.
 const NOT_YET = [
   'SESSION_CLEANUP_SCHEDULE',
-  'SESSION_CACHE_TTL',
-  'SESSION_CACHE_SIZE',
-  'REDIS_URL',
-  'MEMCACHED_URL',
   'SESSION_TOKEN_TYPE',
   'SESSION_REFRESH_TOKEN',
   'SESSION_MAX_PER_USER',
@@ -81,10 +82,7 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     }
   }
 
-  const storage = env.SESSION_STORAGE ?? 'database';
-  if (storage !== 'database') {
-    throw new DemoConfigError('SESSION_STORAGE', `got ${JSON.stringify(storage)}; this version stores sessions in the database only (SESSION_STORAGE=database).`);
-  }
+  const storage = storageFrom(env);
   for (const name of NOT_YET) {
     if (env[name] !== undefined && env[name] !== '') {
       throw new DemoConfigError(name, 'is not supported by this version of the demo yet; unset it.');
@@ -92,6 +90,11 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
   }
 
   const absoluteMaxAge = duration(env, 'SESSION_ABSOLUTE_MAX_AGE');
+  const cacheSize = env.SESSION_CACHE_SIZE ?? '';
+  if (cacheSize !== '' && !/^\d{1,8}$/.test(cacheSize)) {
+    throw new DemoConfigError('SESSION_CACHE_SIZE', `got ${JSON.stringify(cacheSize)}; expected a whole number of sessions (0 turns the cache off).`);
+  }
+  const cacheTtl = duration(env, 'SESSION_CACHE_TTL');
   return {
     port,
     databaseUrl,
@@ -101,6 +104,22 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
       updateAge: duration(env, 'SESSION_UPDATE_AGE'),
       absoluteMaxAge: absoluteMaxAge ?? false,
       cookie: { name: 'session', secure: boolean(env, 'COOKIE_SECURE', true), sameSite: 'lax' },
+      cache: cacheSize === '0' ? false : { ttl: cacheTtl, size: cacheSize === '' ? undefined : Number(cacheSize) },
+      storage,
     },
   };
+}
+
+function storageFrom(env: NodeJS.ProcessEnv): NonNullable<SessionModuleOptions['storage']> {
+  const type = env.SESSION_STORAGE || 'database';
+  switch (type) {
+    case 'database':
+      return { type };
+    case 'redis':
+      return { type, url: env.REDIS_URL || 'redis://127.0.0.1:6379' };
+    case 'memcached':
+      return { type, servers: env.MEMCACHED_URL || '127.0.0.1:11211' };
+    default:
+      throw new DemoConfigError('SESSION_STORAGE', `got ${JSON.stringify(type)}; expected database, redis or memcached.`);
+  }
 }

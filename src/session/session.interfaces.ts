@@ -29,6 +29,30 @@ export interface SessionValidation<TUser = unknown> {
 /** A user id as the application has it; stored and returned as a string. */
 export type UserId = string | number | bigint;
 
+/** The in-process cache of validated sessions. */
+export interface SessionCacheOptions {
+  /** How long a validated session and its user are served from memory. Default `'5m'`. */
+  ttl?: Duration;
+  /** Entries at most (least recently used go first). Default `10000`. */
+  size?: number;
+}
+
+/** Where sessions are stored: `storage.type`. */
+export type SessionStorageOptions =
+  /** PostgreSQL through the app's TypeORM DataSource (the default). */
+  | { type: 'database' }
+  /**
+   * Redis as the store of record. Give exactly one of `url` (standalone, `redis://…`), `nodes`
+   * (Redis Cluster, `['host:port', …]`) or `client` (an ioredis `Redis` or `Cluster` you own).
+   * Needs the `ioredis` package.
+   */
+  | { type: 'redis'; url?: string; nodes?: string[]; client?: object; keyPrefix?: string }
+  /**
+   * PostgreSQL as the store of record, with Memcached as a cache shared by all instances in
+   * front of it. `servers`: `'host:port[,host:port]'`. Needs the `memjs` package.
+   */
+  | { type: 'memcached'; servers: string; keyPrefix?: string; ttl?: Duration };
+
 /** Options of `SessionModule.forRoot()` / `forRootAsync()`. */
 export interface SessionModuleOptions<TUser = unknown> {
   /**
@@ -54,6 +78,21 @@ export interface SessionModuleOptions<TUser = unknown> {
    * Default `'5s'`.
    */
   storeTimeout?: Duration;
+  /** The in-process session cache, or `false` for none. Default `{ ttl: '5m', size: 10000 }`. */
+  cache?: SessionCacheOptions | false;
+  /** Where sessions live. Default `{ type: 'database' }`. */
+  storage?: SessionStorageOptions;
+  /**
+   * Tell other instances of revocations so their caches drop the session at once: PostgreSQL
+   * LISTEN/NOTIFY, or Redis pub/sub with `storage.type: 'redis'`. Default `true`; `false` for a
+   * single instance (or a database without LISTEN/NOTIFY across connections, such as PGlite).
+   */
+  broadcast?: boolean;
+  /**
+   * Validate on TypeORM's read replicas (`replication` in the DataSource options), retrying a
+   * miss on the primary. Default: on when the DataSource has replicas.
+   */
+  replication?: boolean;
   /** Rows deleted per statement when purging expired sessions. Default `5000`. */
   purgeBatchSize?: number;
   /** The time source, in epoch milliseconds. For tests; default `Date.now`. */

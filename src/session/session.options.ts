@@ -1,6 +1,6 @@
 import { formatDuration, parseDuration } from './duration.js';
 import { SessionOptionsError } from './session.exceptions.js';
-import type { SessionModuleOptions } from './session.interfaces.js';
+import type { SessionModuleOptions, SessionStorageOptions } from './session.interfaces.js';
 import { COOKIE_NAME, type ResolvedCookieOptions } from './session-cookie.js';
 
 /** Options after defaults and validation; durations in milliseconds. */
@@ -11,10 +11,19 @@ export interface ResolvedSessionOptions {
   absoluteMaxAge: number | null;
   cookie: ResolvedCookieOptions | null;
   bearer: boolean;
+  cache: { ttl: number; size: number } | null;
+  storage: ResolvedStorageOptions;
+  broadcast: boolean;
+  replication: boolean | undefined;
   storeTimeout: number;
   purgeBatchSize: number;
   clock: () => number;
 }
+
+export type ResolvedStorageOptions =
+  | { type: 'database' }
+  | { type: 'redis'; url?: string; nodes?: string[]; client?: object; keyPrefix: string }
+  | { type: 'memcached'; servers: string; keyPrefix: string; ttl: number };
 
 export const DEFAULT_MAX_AGE = '30d';
 const DEFAULT_UPDATE_AGE_MS = 86_400_000;
@@ -30,6 +39,10 @@ const KNOWN_OPTIONS = new Set([
   'absoluteMaxAge',
   'cookie',
   'bearer',
+  'cache',
+  'storage',
+  'broadcast',
+  'replication',
   'storeTimeout',
   'purgeBatchSize',
   'clock',
@@ -113,6 +126,13 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
     throw new SessionOptionsError('bearer', 'got false with cookie: false; expected at least one way for a token to arrive.');
   }
   const storeTimeout = duration('storeTimeout', raw.storeTimeout ?? '5s');
+  const cache = resolveCache(raw.cache);
+  const storage = resolveStorage(raw.storage);
+  for (const option of ['broadcast', 'replication'] as const) {
+    if (raw[option] !== undefined && typeof raw[option] !== 'boolean') {
+      throw new SessionOptionsError(option, `got ${show(raw[option])}; expected true or false.`);
+    }
+  }
 
   if (raw.clock !== undefined && typeof raw.clock !== 'function') {
     throw new SessionOptionsError('clock', `got ${show(raw.clock)}; expected a function returning epoch milliseconds, like Date.now.`);
@@ -125,6 +145,10 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
     absoluteMaxAge,
     cookie,
     bearer: raw.bearer ?? true,
+    cache,
+    storage,
+    broadcast: raw.broadcast ?? true,
+    replication: raw.replication,
     storeTimeout,
     purgeBatchSize,
     clock: raw.clock ?? Date.now,
@@ -172,4 +196,80 @@ function resolveCookie(raw: unknown): ResolvedCookieOptions {
     throw new SessionOptionsError('cookie.name', `got ${show(name)}; a __Secure- cookie needs secure: true, or browsers drop it.`);
   }
   return { name, secure, sameSite: sameSite as ResolvedCookieOptions['sameSite'], path, domain };
+}
+
+function checkKeys(option: string, value: object, known: string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw new SessionOptionsError(`${option}.${key}`, `unknown option; the known ones are ${known.join(', ')}.`);
+  }
+}
+
+function resolveCache(raw: unknown): ResolvedSessionOptions['cache'] {
+  if (raw === false) return null;
+  if (raw !== undefined && (raw === null || typeof raw !== 'object')) {
+    throw new SessionOptionsError('cache', `got ${show(raw)}; expected false or an object such as { ttl: '5m', size: 10000 }.`);
+  }
+  const cache = (raw ?? {}) as { ttl?: unknown; size?: unknown };
+  checkKeys('cache', cache, ['ttl', 'size']);
+  const ttl = duration('cache.ttl', cache.ttl ?? '5m');
+  const size = cache.size ?? 10_000;
+  if (!Number.isInteger(size) || (size as number) < 1 || (size as number) > 10_000_000) {
+    throw new SessionOptionsError('cache.size', `got ${show(cache.size)}; expected a whole number from 1 to 10000000 (or cache: false for no cache).`);
+  }
+  return { ttl, size: size as number };
+}
+
+const STORAGE_TYPES = ['database', 'redis', 'memcached'];
+const HOST_PORT = /^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
+
+function resolveStorage(raw: SessionStorageOptions | undefined): ResolvedStorageOptions {
+  if (raw === undefined) return { type: 'database' };
+  if (raw === null || typeof raw !== 'object' || !STORAGE_TYPES.includes((raw as { type?: string }).type as string)) {
+    throw new SessionOptionsError('storage.type', `got ${show((raw as { type?: unknown } | null)?.type ?? raw)}; expected 'database', 'redis' or 'memcached'.`);
+  }
+  switch (raw.type) {
+    case 'database':
+      checkKeys('storage', raw, ['type']);
+      return { type: 'database' };
+    case 'redis': {
+      checkKeys('storage', raw, ['type', 'url', 'nodes', 'client', 'keyPrefix']);
+      const given = (['url', 'nodes', 'client'] as const).filter((k) => raw[k] !== undefined);
+      if (given.length !== 1) {
+        throw new SessionOptionsError('storage.url', `got ${given.length === 0 ? 'none' : given.join(' and ')}; expected exactly one of url ('redis://host:6379'), nodes (['host:7000', …] for a Cluster) or client (an ioredis instance).`);
+      }
+      if (raw.url !== undefined) {
+        let protocol = '';
+        try {
+          protocol = new URL(raw.url).protocol;
+        } catch {
+          // reported below
+        }
+        if (protocol !== 'redis:' && protocol !== 'rediss:') {
+          throw new SessionOptionsError('storage.url', `got ${show(raw.url)}; expected a Redis URL such as redis://127.0.0.1:6379 or rediss://user:password@host:6380/0.`);
+        }
+      }
+      if (raw.nodes !== undefined && (!Array.isArray(raw.nodes) || raw.nodes.length === 0 || !raw.nodes.every((n) => typeof n === 'string' && HOST_PORT.test(n)))) {
+        throw new SessionOptionsError('storage.nodes', `got ${show(raw.nodes)}; expected a non-empty list of 'host:port' of the cluster's nodes.`);
+      }
+      if (raw.client !== undefined && (raw.client === null || typeof raw.client !== 'object')) {
+        throw new SessionOptionsError('storage.client', `got ${show(raw.client)}; expected an ioredis Redis or Cluster instance.`);
+      }
+      const keyPrefix = raw.keyPrefix ?? 'sess:';
+      if (typeof keyPrefix !== 'string' || !/^[\x21-\x7e]{0,64}$/.test(keyPrefix) || /[{}]/.test(keyPrefix)) {
+        throw new SessionOptionsError('storage.keyPrefix', `got ${show(raw.keyPrefix)}; expected up to 64 printable characters without spaces or braces (braces are Redis Cluster hash tags).`);
+      }
+      return { type: 'redis', url: raw.url, nodes: raw.nodes, client: raw.client, keyPrefix };
+    }
+    case 'memcached': {
+      checkKeys('storage', raw, ['type', 'servers', 'keyPrefix', 'ttl']);
+      if (typeof raw.servers !== 'string' || !raw.servers.split(',').every((s) => HOST_PORT.test(s.trim()))) {
+        throw new SessionOptionsError('storage.servers', `got ${show(raw.servers)}; expected 'host:port' or 'host:port,host:port', e.g. '127.0.0.1:11211'.`);
+      }
+      const keyPrefix = raw.keyPrefix ?? 'sess:';
+      if (typeof keyPrefix !== 'string' || !/^[\x21-\x7e]{0,64}$/.test(keyPrefix)) {
+        throw new SessionOptionsError('storage.keyPrefix', `got ${show(raw.keyPrefix)}; expected up to 64 printable characters without spaces.`);
+      }
+      return { type: 'memcached', servers: raw.servers, keyPrefix, ttl: duration('storage.ttl', raw.ttl ?? '1h') };
+    }
+  }
 }

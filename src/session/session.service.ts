@@ -1,4 +1,6 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { LocalSessionCache } from './cache/local-session.cache.js';
+import { type InvalidationListener, SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
 import { SESSION_OPTIONS } from './session.constants.js';
 import { SessionStoreUnavailableException } from './session.exceptions.js';
 import type { IssuedSession, Session, SessionValidation, UserId } from './session.interfaces.js';
@@ -31,17 +33,41 @@ function normalizeUserId(userId: unknown): string {
  * any I/O and only their SHA-256 reaches the store.
  */
 @Injectable()
-export class SessionService<TUser = unknown> {
+export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('SessionService');
   // One validation in flight per token: a burst of requests with one token costs one lookup and
   // at most one expiry write. Revocation drops the entry, so nothing that starts after a logout
-  // returns can join a lookup that started before it.
+  // returns can join a lookup that started before it, and a lookup whose entry was dropped
+  // does not fill the cache.
   private readonly inflight = new Map<string, Promise<SessionValidation<TUser> | null>>();
+  private readonly cache: LocalSessionCache<TUser> | null;
 
   constructor(
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
     @Inject(SessionStore) private readonly store: SessionStore,
-  ) {}
+    @Inject(SessionInvalidationBus) private readonly bus: SessionInvalidationBus,
+  ) {
+    this.cache = options.cache ? new LocalSessionCache<TUser>(options.cache.ttl, options.cache.size) : null;
+  }
+
+  async onModuleInit(): Promise<void> {
+    // Only a cache can hold a revoked session, so only a cache needs to hear of revocations.
+    if (!this.cache) return;
+    const listener: InvalidationListener = {
+      evict: (tokenHashes) => {
+        for (const hash of tokenHashes) this.drop(hash.toString('base64'));
+      },
+      reset: () => {
+        this.cache?.clear();
+        this.inflight.clear();
+      },
+    };
+    await this.bus.start(listener);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.bus.close();
+  }
 
   /** A new session for `userId`; the plain token is returned here and never again. */
   async createSession(input: CreateSessionInput): Promise<IssuedSession> {
@@ -84,39 +110,62 @@ export class SessionService<TUser = unknown> {
     }
     const tokenHash = hashToken(token);
     const key = tokenHash.toString('base64');
+
+    // A hit costs no I/O, unless the expiry is due to slide: then it goes the way of a miss,
+    // which writes the expiry and re-reads the user, once per updateAge.
+    const cached = this.cache?.get(key, this.options.clock());
+    if (cached && !this.slide(cached.stored, this.options.clock()).due) {
+      return Promise.resolve({ user: cached.user, session: toSession(cached.stored), refreshed: false });
+    }
+
     let pending = this.inflight.get(key);
     if (!pending) {
-      pending = this.lookup(tokenHash).finally(() => {
-        if (this.inflight.get(key) === pending) this.inflight.delete(key);
-      });
+      const current: Promise<SessionValidation<TUser> | null> = this.lookup(tokenHash)
+        .then((result) => {
+          if (result && this.inflight.get(key) === current) {
+            const stored = { ...result.stored, expiresAt: result.validation.session.expires };
+            this.cache?.set(key, stored, result.validation.user, this.options.clock(), this.deadline(stored));
+          }
+          return result?.validation ?? null;
+        })
+        .finally(() => {
+          if (this.inflight.get(key) === current) this.inflight.delete(key);
+        });
+      pending = current;
       this.inflight.set(key, pending);
     }
     return pending;
   }
 
-  private async lookup(tokenHash: Buffer): Promise<SessionValidation<TUser> | null> {
+  // The expiry slides once it would move by at least updateAge (its last write is that old),
+  // and once more to land exactly on the absolute cap, so an active session lives to the cap.
+  private slide(stored: StoredSession, now: number): { due: boolean; next: number; staleBelow: number } {
+    const cap = this.capOf(stored);
+    const next = Math.min(now + this.options.maxAge, cap);
+    const current = stored.expiresAt.getTime();
+    const atCap = next === cap;
+    return {
+      due: next - current >= this.options.updateAge || (atCap && next > current),
+      next,
+      // The store writes only while the row is still that stale: of concurrent refreshes on
+      // several instances, the first wins and the others match no row.
+      staleBelow: atCap ? next : next - this.options.updateAge + 1,
+    };
+  }
+
+  private async lookup(tokenHash: Buffer): Promise<{ stored: StoredSession; validation: SessionValidation<TUser> } | null> {
     const stored = await this.io(() => this.store.findByTokenHash(tokenHash));
     if (!stored) {
       this.logger.debug('refused: unknown token');
       return null;
     }
     const now = this.options.clock();
-    const deadline = this.deadline(stored);
-    if (now >= deadline) {
+    if (now >= this.deadline(stored)) {
       this.logger.debug(`refused: session ${stored.id} expired`);
       return null;
     }
 
-    // The expiry slides once it would move by at least updateAge (its last write is that old),
-    // and once more to land exactly on the absolute cap, so an active session lives to the cap.
-    const cap = this.capOf(stored);
-    const next = Math.min(now + this.options.maxAge, cap);
-    const current = stored.expiresAt.getTime();
-    const atCap = next === cap;
-    const due = next - current >= this.options.updateAge || (atCap && next > current);
-    // The store writes only while the row is still that stale: of concurrent refreshes on
-    // several instances, the first wins and the others match no row.
-    const staleBelow = atCap ? next : next - this.options.updateAge + 1;
+    const { due, next, staleBelow } = this.slide(stored, now);
     const [user, refreshed] = await Promise.all([
       // The user lookup is bounded like the store: its database can be down too.
       this.io(() => this.options.resolveUser(stored.userId)),
@@ -126,14 +175,15 @@ export class SessionService<TUser = unknown> {
       this.logger.debug(`refused: user of session ${stored.id} not found`);
       return null;
     }
-    return { user: user as TUser, session: toSession(stored, refreshed ? new Date(next) : stored.expiresAt), refreshed };
+    const validation = { user: user as TUser, session: toSession(stored, refreshed ? new Date(next) : stored.expiresAt), refreshed };
+    return { stored, validation };
   }
 
   /** Logs a token out. Idempotent: true if a session was removed, false otherwise. */
   async destroySession(token: unknown): Promise<boolean> {
     if (!isWellFormedToken(token)) return false;
     const removed = await this.io(() => this.store.deleteByTokenHash(hashToken(token)));
-    this.forget(removed);
+    await this.forget(removed);
     return removed !== null;
   }
 
@@ -141,7 +191,7 @@ export class SessionService<TUser = unknown> {
   async invalidateAllUserSessions(userId: UserId): Promise<number> {
     const id = normalizeUserId(userId);
     const removed = await this.io(() => this.store.deleteByUser(id));
-    this.forget(...removed);
+    await this.forget(...removed);
     return removed.length;
   }
 
@@ -152,7 +202,7 @@ export class SessionService<TUser = unknown> {
     }
     const id = normalizeUserId(userId);
     const removed = await this.io(() => this.store.deleteByUser(id, String(currentSessionId)));
-    this.forget(...removed);
+    await this.forget(...removed);
     return removed.length;
   }
 
@@ -164,7 +214,7 @@ export class SessionService<TUser = unknown> {
     if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId)) return false;
     const id = normalizeUserId(userId);
     const removed = await this.io(() => this.store.deleteById(id, sessionId));
-    this.forget(removed);
+    await this.forget(removed);
     return removed !== null;
   }
 
@@ -179,8 +229,12 @@ export class SessionService<TUser = unknown> {
     const now = this.options.clock();
     const oldHash = hashToken(token);
     const stored = await this.io(() => this.store.replaceTokenHash(oldHash, hashToken(next), new Date(now)));
-    this.forgetHash(oldHash);
-    if (!stored || now >= this.deadline(stored)) return null;
+    if (!stored) {
+      this.drop(oldHash.toString('base64'));
+      return null;
+    }
+    await this.forget({ ...stored, tokenHash: oldHash });
+    if (now >= this.deadline(stored)) return null;
     return { token: next, session: toSession(stored) };
   }
 
@@ -232,11 +286,22 @@ export class SessionService<TUser = unknown> {
     return this.options.absoluteMaxAge === null ? Infinity : stored.createdAt.getTime() + this.options.absoluteMaxAge;
   }
 
-  private forget(...removed: (StoredSession | null)[]): void {
-    for (const session of removed) if (session) this.forgetHash(session.tokenHash);
+  // Revoked here: drop locally at once, then tell the other instances. A failed broadcast does
+  // not undo the revocation (the store has it); it is logged, and other caches age it out.
+  private async forget(...removed: (StoredSession | null)[]): Promise<void> {
+    const hashes = removed.filter((s): s is StoredSession => s !== null).map((s) => s.tokenHash);
+    if (hashes.length === 0) return;
+    for (const hash of hashes) this.drop(hash.toString('base64'));
+    if (!this.cache && !this.options.broadcast) return;
+    try {
+      await this.bus.publish(hashes);
+    } catch (error) {
+      this.logger.error(`revocation of ${hashes.length} session(s) not broadcast: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
-  private forgetHash(tokenHash: Buffer): void {
-    this.inflight.delete(tokenHash.toString('base64'));
+  private drop(key: string): void {
+    this.inflight.delete(key);
+    this.cache?.delete(key);
   }
 }

@@ -1,5 +1,3 @@
-import { Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { SESSIONS_TABLE } from '../session.entity.js';
 import type { NewStoredSession, SessionStore, StoredSession } from './session-store.interface.js';
@@ -25,13 +23,25 @@ function toStored(row: SessionRow): StoredSession {
   };
 }
 
+/** Options of the TypeORM store. */
+export interface TypeOrmSessionStoreOptions {
+  /**
+   * Look sessions up on the DataSource's read replicas (TypeORM `replication`), and on the
+   * primary when a replica has no such session: it may not have received a login made a
+   * moment ago. Writes and lists always go to the primary. Default false.
+   */
+  readFromReplicas?: boolean;
+}
+
 /**
  * The default store: PostgreSQL through the app's TypeORM DataSource. Hand-written SQL, one
  * statement per call, so the hot path is one indexed SELECT and every write is atomic.
  */
-@Injectable()
 export class TypeOrmSessionStore implements SessionStore {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly options: TypeOrmSessionStoreOptions = {},
+  ) {}
 
   // TypeORM answers UPDATE and DELETE with [rows, count], everything else with rows.
   private async rows(sql: string, params: unknown[]): Promise<SessionRow[]> {
@@ -48,7 +58,17 @@ export class TypeOrmSessionStore implements SessionStore {
   }
 
   async findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
-    const [row] = await this.rows(`SELECT ${COLUMNS} FROM ${T} WHERE token = $1`, [tokenHash]);
+    const sql = `SELECT ${COLUMNS} FROM ${T} WHERE token = $1`;
+    if (this.options.readFromReplicas) {
+      const runner = this.dataSource.createQueryRunner('slave');
+      try {
+        const [row] = (await runner.query(sql, [tokenHash])) as SessionRow[];
+        if (row) return toStored(row);
+      } finally {
+        await runner.release();
+      }
+    }
+    const [row] = await this.rows(sql, [tokenHash]);
     return row ? toStored(row) : null;
   }
 
