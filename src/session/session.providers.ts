@@ -124,14 +124,14 @@ async function createStore(options: ResolvedSessionOptions, dataSource: DataSour
         "storage.type 'memcached' (the memjs package)",
       );
       const { TieredSessionStore } = await import('./stores/tiered-session.store.js');
-      const cache = new MemcachedSessionCache({ servers: storage.servers, keyPrefix: storage.keyPrefix });
+      const cache = new MemcachedSessionCache({ servers: storage.servers, keyPrefix: storage.keyPrefix, clock: options.clock });
       try {
         await cache.ping();
       } catch (error) {
         await cache.close();
         throw new SessionOptionsError('storage.servers', `could not reach Memcached at ${storage.servers}: ${error instanceof Error ? error.message : String(error)}. Check the address and that memcached is running.`);
       }
-      const store = new TieredSessionStore(database(), cache, { ttlMs: storage.ttl });
+      const store = new TieredSessionStore(database(), cache, { ttlMs: storage.ttl, clock: options.clock });
       resources.own(() => store.close());
       return store;
     }
@@ -148,7 +148,7 @@ async function createBus(options: ResolvedSessionOptions, dataSource: DataSource
   // The listener gets a connection of its own, made like the pool's (TypeORM's pool options).
   const pool = (dataSource.driver as unknown as { master: { options: Record<string, unknown> } }).master;
   return new PostgresInvalidationBus({
-    connection: { ...pool.options, application_name: 'nestjs-sessions invalidation' },
+    connection: { ...pool.options },
     query: (sql, params) => dataSource.query(sql, params),
   });
 }

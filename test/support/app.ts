@@ -2,7 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource, MigrationInterface } from 'typeorm';
-import { createSessionsMigration, SessionModule, type SessionModuleOptions, SessionService } from '../../src/session/index.js';
+import { createSessionsMigration, SessionModule, type SessionModuleOptions, SessionService, SessionStore } from '../../src/session/index.js';
 import { QueryRecorder } from './query-recorder.js';
 
 export interface TestUser {
@@ -27,6 +27,9 @@ export interface SessionTestApp {
   sessions: SessionService<TestUser>;
   dataSource: DataSource;
   recorder: QueryRecorder;
+  /** The module's real store, instrumented: `storeCalls[method]` counts the calls made through it. */
+  store: SessionStore;
+  storeCalls: Record<string, number>;
   /** A new user row; returns its id. */
   createUser(email?: string): Promise<string>;
   close(): Promise<void>;
@@ -38,14 +41,18 @@ let userSeq = 0;
  * A Nest application context with TypeORM on `url` (migrations run at start) and SessionModule.
  * `resolveUser` reads the real users table; a disabled user resolves to null.
  */
-export async function createSessionTestApp(url: string, options: Omit<SessionModuleOptions, 'resolveUser'> = {}): Promise<SessionTestApp> {
+export async function createSessionTestApp(
+  url: string,
+  options: Omit<SessionModuleOptions, 'resolveUser'> = {},
+  orm: { replicaUrls?: string[] } = {},
+): Promise<SessionTestApp> {
   const recorder = new QueryRecorder();
   let dataSource!: DataSource;
   const moduleRef = await Test.createTestingModule({
     imports: [
       TypeOrmModule.forRoot({
         type: 'postgres',
-        url,
+        ...(orm.replicaUrls ? { replication: { master: { url }, slaves: orm.replicaUrls.map((replica) => ({ url: replica })) } } : { url }),
         autoLoadEntities: true,
         migrations: [CreateTestUsers1700000000000, CreateSessionsTable1763856000000],
         migrationsRun: true,
@@ -62,16 +69,51 @@ export async function createSessionTestApp(url: string, options: Omit<SessionMod
   }).compile();
   const app = await moduleRef.init();
   dataSource = app.get<DataSource>(getDataSourceToken());
+  const store = app.get<SessionStore>(SessionStore);
+  const storeCalls = countCalls(store);
   recorder.clear();
   return {
     app,
     sessions: app.get(SessionService) as SessionService<TestUser>,
     dataSource,
     recorder,
+    store,
+    storeCalls,
     createUser: async (email = `user${++userSeq}-${Date.now()}@example.test`) => {
       const [row] = await dataSource.query('INSERT INTO users (email) VALUES ($1) RETURNING id', [email]);
       return row.id as string;
     },
     close: () => app.close(),
   };
+}
+
+/** Counts calls to each method of `target` (the real object keeps doing the work). */
+export function countCalls(target: object): Record<string, number> {
+  const calls: Record<string, number> = {};
+  let proto = Object.getPrototypeOf(target);
+  const names = new Set<string>();
+  while (proto && proto !== Object.prototype) {
+    for (const name of Object.getOwnPropertyNames(proto)) if (name !== 'constructor') names.add(name);
+    proto = Object.getPrototypeOf(proto);
+  }
+  for (const name of names) {
+    const original = (target as Record<string, unknown>)[name];
+    if (typeof original !== 'function') continue;
+    calls[name] = 0;
+    (target as Record<string, unknown>)[name] = function (this: unknown, ...args: unknown[]) {
+      calls[name] += 1;
+      return (original as (...a: unknown[]) => unknown).apply(target, args);
+    };
+  }
+  return calls;
+}
+
+/** Sets every count back to 0. */
+export function resetCalls(calls: Record<string, number>): void {
+  for (const name of Object.keys(calls)) calls[name] = 0;
+}
+
+/** Total calls. */
+export function totalCalls(calls: Record<string, number>): number {
+  return Object.values(calls).reduce((a, b) => a + b, 0);
 }
