@@ -113,9 +113,11 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
 
     // A hit costs no I/O, unless the expiry is due to slide: then it goes the way of a miss,
     // which writes the expiry and re-reads the user, once per updateAge.
-    const cached = this.cache?.get(key, this.options.clock());
-    if (cached && !this.slide(cached.stored, this.options.clock()).due) {
-      return Promise.resolve({ user: cached.user, session: toSession(cached.stored), refreshed: false });
+    const now = this.options.clock();
+    const cached = this.cache?.get(key, now);
+    if (cached && !this.slide(cached.expiresAt, cached.createdAt, now).due) {
+      const session = { id: cached.id, userId: cached.userId, expires: new Date(cached.expiresAt), createdAt: new Date(cached.createdAt) };
+      return Promise.resolve({ user: cached.user, session, refreshed: false });
     }
 
     let pending = this.inflight.get(key);
@@ -123,10 +125,12 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
       const current: Promise<SessionValidation<TUser> | null> = this.lookup(tokenHash)
         .then((result) => {
           if (result && this.inflight.get(key) === current) {
-            const stored = { ...result.stored, expiresAt: result.validation.session.expires };
-            this.cache?.set(key, stored, result.validation.user, this.options.clock(), this.deadline(stored));
+            const { session, user } = result;
+            const expiresAt = session.expires.getTime();
+            const createdAt = session.createdAt.getTime();
+            this.cache?.set(key, { id: session.id, userId: session.userId, expiresAt, createdAt, user }, this.options.clock(), this.deadline(expiresAt, createdAt));
           }
-          return result?.validation ?? null;
+          return result;
         })
         .finally(() => {
           if (this.inflight.get(key) === current) this.inflight.delete(key);
@@ -139,13 +143,12 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
 
   // The expiry slides once it would move by at least updateAge (its last write is that old),
   // and once more to land exactly on the absolute cap, so an active session lives to the cap.
-  private slide(stored: StoredSession, now: number): { due: boolean; next: number; staleBelow: number } {
-    const cap = this.capOf(stored);
+  private slide(expiresAt: number, createdAt: number, now: number): { due: boolean; next: number; staleBelow: number } {
+    const cap = this.capOf(createdAt);
     const next = Math.min(now + this.options.maxAge, cap);
-    const current = stored.expiresAt.getTime();
     const atCap = next === cap;
     return {
-      due: next - current >= this.options.updateAge || (atCap && next > current),
+      due: next - expiresAt >= this.options.updateAge || (atCap && next > expiresAt),
       next,
       // The store writes only while the row is still that stale: of concurrent refreshes on
       // several instances, the first wins and the others match no row.
@@ -153,19 +156,19 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     };
   }
 
-  private async lookup(tokenHash: Buffer): Promise<{ stored: StoredSession; validation: SessionValidation<TUser> } | null> {
+  private async lookup(tokenHash: Buffer): Promise<SessionValidation<TUser> | null> {
     const stored = await this.io(() => this.store.findByTokenHash(tokenHash));
     if (!stored) {
       this.logger.debug('refused: unknown token');
       return null;
     }
     const now = this.options.clock();
-    if (now >= this.deadline(stored)) {
+    if (now >= this.deadlineOf(stored)) {
       this.logger.debug(`refused: session ${stored.id} expired`);
       return null;
     }
 
-    const { due, next, staleBelow } = this.slide(stored, now);
+    const { due, next, staleBelow } = this.slide(stored.expiresAt.getTime(), stored.createdAt.getTime(), now);
     const [user, refreshed] = await Promise.all([
       // The user lookup is bounded like the store: its database can be down too.
       this.io(() => this.options.resolveUser(stored.userId)),
@@ -175,8 +178,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
       this.logger.debug(`refused: user of session ${stored.id} not found`);
       return null;
     }
-    const validation = { user: user as TUser, session: toSession(stored, refreshed ? new Date(next) : stored.expiresAt), refreshed };
-    return { stored, validation };
+    return { user: user as TUser, session: toSession(stored, refreshed ? new Date(next) : stored.expiresAt), refreshed };
   }
 
   /** Logs a token out. Idempotent: true if a session was removed, false otherwise. */
@@ -234,7 +236,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
       return null;
     }
     await this.forget({ ...stored, tokenHash: oldHash });
-    if (now >= this.deadline(stored)) return null;
+    if (now >= this.deadlineOf(stored)) return null;
     return { token: next, session: toSession(stored) };
   }
 
@@ -243,7 +245,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     const now = this.options.clock();
     const id = normalizeUserId(userId);
     const stored = await this.io(() => this.store.listByUser(id, new Date(now)));
-    return stored.filter((s) => now < this.deadline(s)).map((s) => toSession(s));
+    return stored.filter((s) => now < this.deadlineOf(s)).map((s) => toSession(s));
   }
 
   /**
@@ -278,13 +280,18 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   }
 
   // A session stops at its expiry or at its absolute cap, whichever comes first.
-  private deadline(stored: StoredSession): number {
-    return Math.min(stored.expiresAt.getTime(), this.capOf(stored));
+  private deadline(expiresAt: number, createdAt: number): number {
+    return Math.min(expiresAt, this.capOf(createdAt));
   }
 
-  private capOf(stored: StoredSession): number {
-    return this.options.absoluteMaxAge === null ? Infinity : stored.createdAt.getTime() + this.options.absoluteMaxAge;
+  private deadlineOf(stored: StoredSession): number {
+    return this.deadline(stored.expiresAt.getTime(), stored.createdAt.getTime());
   }
+
+  private capOf(createdAt: number): number {
+    return this.options.absoluteMaxAge === null ? Infinity : createdAt + this.options.absoluteMaxAge;
+  }
+
 
   // Revoked here: drop locally at once, then tell the other instances. A failed broadcast does
   // not undo the revocation (the store has it); it is logged, and other caches age it out.

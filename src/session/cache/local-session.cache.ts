@@ -1,9 +1,16 @@
 import { LRUCache } from 'lru-cache';
-import type { StoredSession } from '../stores/session-store.interface.js';
 
-/** A validated session and its user, as the local cache keeps them. */
+/**
+ * A validated session and its user, as the local cache keeps them: plain numbers and strings,
+ * no Buffer or Date objects, so an entry stays small (the key already is the token hash).
+ */
 export interface CachedSession<TUser = unknown> {
-  stored: StoredSession;
+  id: string;
+  userId: string;
+  /** Epoch ms. */
+  expiresAt: number;
+  /** Epoch ms. */
+  createdAt: number;
   user: TUser;
   /** Epoch ms (on the service's clock) after which the entry is not used: ttl or the session's end. */
   until: number;
@@ -12,7 +19,7 @@ export interface CachedSession<TUser = unknown> {
 /**
  * The in-process LRU of validated sessions, keyed by token hash. A hit costs no I/O. Entries
  * carry their own deadline on the service's clock, so none outlives its session even when the
- * clock is not the wall clock; the LRU's own ttl only frees the memory.
+ * clock is not the wall clock; the size bound keeps the memory bounded.
  */
 export class LocalSessionCache<TUser = unknown> {
   private readonly lru: LRUCache<string, CachedSession<TUser>>;
@@ -21,7 +28,7 @@ export class LocalSessionCache<TUser = unknown> {
     private readonly ttl: number,
     size: number,
   ) {
-    this.lru = new LRUCache<string, CachedSession<TUser>>({ max: size, ttl, ttlAutopurge: false, updateAgeOnGet: false });
+    this.lru = new LRUCache<string, CachedSession<TUser>>({ max: size });
   }
 
   get(key: string, now: number): CachedSession<TUser> | undefined {
@@ -34,10 +41,10 @@ export class LocalSessionCache<TUser = unknown> {
   }
 
   /** Caches until the ttl or `deadline`, whichever is first; nothing when that is already past. */
-  set(key: string, stored: StoredSession, user: TUser, now: number, deadline: number): void {
+  set(key: string, entry: Omit<CachedSession<TUser>, 'until'>, now: number, deadline: number): void {
     const until = Math.min(now + this.ttl, deadline);
     if (until <= now) return;
-    this.lru.set(key, { stored, user, until }, { ttl: until - now });
+    this.lru.set(key, { ...entry, until });
   }
 
   delete(key: string): void {
