@@ -58,9 +58,14 @@ describe('npm start with no DATABASE_URL', () => {
     [{ SESSION_STORAGE: 'redis', REDIS_URL: 'http://localhost' }, 'REDIS_URL: SessionModule option "storage.url": got "http://localhost"'],
     [{ SESSION_STORAGE: 'redis', REDIS_URL: 'redis://127.0.0.1:1' }, 'REDIS_URL: SessionModule option "storage.url": could not reach Redis at redis://127.0.0.1:1'],
     [{ SESSION_STORAGE: 'memcached', MEMCACHED_URL: '127.0.0.1:1' }, 'MEMCACHED_URL: SessionModule option "storage.servers": could not reach Memcached at 127.0.0.1:1'],
-    [{ SESSION_CLEANUP_SCHEDULE: '15 * *' }, 'SESSION_CLEANUP_SCHEDULE: is not supported by this version of the demo yet'],
+    [{ SESSION_CLEANUP_SCHEDULE: '75 * *' }, 'SESSION_CLEANUP_SCHEDULE: SessionModule option "cleanup.schedule": minute "75" in "75 * *" is not 0-59 or *'],
+    [{ SESSION_TOKEN_TYPE: 'jwt' }, 'SESSION_TOKEN_TYPE: is not supported by this version of the demo yet'],
   ])('stops at start on a bad %p, naming the variable', async (env, message) => {
-    const started = startDemo({ PGLITE_DIR: join(dir, 'unused'), ...env });
+    // A demo that starts after all is stopped again, so a failing case leaves no process behind.
+    const started = startDemo({ PGLITE_DIR: join(dir, 'unused'), ...env }).then(async (demo) => {
+      await demo.stop();
+      return demo;
+    });
     await expect(started).rejects.toMatchObject({ code: 1, output: expect.stringContaining(message) });
   }, 60_000);
 });

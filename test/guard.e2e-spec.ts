@@ -65,6 +65,7 @@ function fixture(url: string) {
       TypeOrmModule.forRoot({ type: 'postgres', url, autoLoadEntities: true, migrations: [CreateSessionsTable1763856000000], migrationsRun: true }),
       PassportModule,
       SessionModule.forRoot({
+        cleanup: false,
         cookie: { name: '__Host-sid' },
         storeTimeout: '300ms',
         resolveUser: (id) => (id.startsWith('gone-') ? null : { id }),

@@ -60,7 +60,7 @@ describe('SessionModule', () => {
         SessionModule.forRootAsync({
           imports: [SettingsModule],
           inject: [SessionSettings],
-          useFactory: (settings: SessionSettings) => ({ maxAge: settings.maxAge, resolveUser: (id: string) => ({ id }) }),
+          useFactory: (settings: SessionSettings) => ({ maxAge: settings.maxAge, cleanup: false, resolveUser: (id: string) => ({ id }) }),
         }),
       ],
     }).compile();
@@ -83,11 +83,11 @@ describe('SessionModule', () => {
     @Module({ providers: [Consumer] })
     class FeatureModule {}
 
-    const local = Test.createTestingModule({ imports: [orm(), SessionModule.forRoot({ resolveUser: (id) => ({ id }) }), FeatureModule] }).compile();
+    const local = Test.createTestingModule({ imports: [orm(), SessionModule.forRoot({ cleanup: false, resolveUser: (id) => ({ id }) }), FeatureModule] }).compile();
     await expect(local).rejects.toThrow(/can't resolve dependencies of the Consumer/i);
 
     const moduleRef = await Test.createTestingModule({
-      imports: [orm(), SessionModule.forRoot({ isGlobal: true, resolveUser: (id) => ({ id }) }), FeatureModule],
+      imports: [orm(), SessionModule.forRoot({ isGlobal: true, cleanup: false, resolveUser: (id) => ({ id }) }), FeatureModule],
     }).compile();
     try {
       expect(moduleRef.get(Consumer).sessions).toBeInstanceOf(SessionService);
@@ -110,6 +110,7 @@ describe('SessionModule', () => {
       imports: [
         orm(),
         SessionModule.forRoot({
+          cleanup: false,
           resolveUser: () => {
             throw new Error('users database down');
           },

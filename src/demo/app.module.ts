@@ -1,11 +1,15 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { PassportModule } from '@nestjs/passport';
+import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SessionGuard, SessionModule, type SessionModuleOptions } from '../session/index.js';
 import { AccountController, AuthController } from './auth.controller.js';
+import { AuditListener } from './audit.listener.js';
 import { HealthController } from './health.controller.js';
 import { LocalStrategy } from './local.strategy.js';
+import { MetricsController } from './metrics.controller.js';
 import { demoMigrations } from './migrations.js';
 import { PagesController } from './pages.controller.js';
 import { User } from './user.entity.js';
@@ -35,6 +39,8 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
+        ScheduleModule.forRoot(),
+        EventEmitterModule.forRoot({ wildcard: true }),
         TypeOrmModule.forRoot({
           type: 'postgres',
           url: options.databaseUrl,
@@ -52,8 +58,8 @@ export class AppModule {
           useFactory: (users: UsersService) => ({ ...options.session, resolveUser: (id: string) => users.findById(id) }),
         }),
       ],
-      controllers: [AuthController, AccountController, HealthController, PagesController],
-      providers: [LocalStrategy, { provide: APP_GUARD, useClass: SessionGuard }],
+      controllers: [AuthController, AccountController, HealthController, MetricsController, PagesController],
+      providers: [LocalStrategy, AuditListener, { provide: APP_GUARD, useClass: SessionGuard }],
     };
   }
 }

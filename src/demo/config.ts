@@ -31,12 +31,12 @@ export const SESSION_OPTION_VARIABLES: Record<string, string> = {
   'storage.type': 'SESSION_STORAGE',
   'storage.url': 'REDIS_URL',
   'storage.servers': 'MEMCACHED_URL',
+  'cleanup.schedule': 'SESSION_CLEANUP_SCHEDULE',
 };
 
 // Named in DESIGN.md for features this version does not have yet: refuse them rather than
 // start with a setting silently ignored.
 const NOT_YET = [
-  'SESSION_CLEANUP_SCHEDULE',
   'SESSION_TOKEN_TYPE',
   'SESSION_REFRESH_TOKEN',
   'SESSION_MAX_PER_USER',
@@ -106,6 +106,8 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
       cookie: { name: 'session', secure: boolean(env, 'COOKIE_SECURE', true), sameSite: 'lax' },
       cache: cacheSize === '0' ? false : { ttl: cacheTtl, size: cacheSize === '' ? undefined : Number(cacheSize) },
       storage,
+      // "off" leaves the purge to an external job (npm run sessions -- purge).
+      cleanup: env.SESSION_CLEANUP_SCHEDULE === 'off' ? false : { schedule: env.SESSION_CLEANUP_SCHEDULE || undefined },
     },
   };
 }

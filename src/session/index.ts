@@ -7,8 +7,27 @@ export { CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public } from './session.de
 export { SessionCookies, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './session.cookies.js';
 export { getRequestSession } from './session.request.js';
 export type { SessionCookieOptions } from './session-cookie.js';
-export type { IssuedSession, Session, SessionModuleOptions, SessionValidation, UserId } from './session.interfaces.js';
+export type {
+  IssuedSession,
+  Session,
+  SessionCacheOptions,
+  SessionModuleOptions,
+  SessionStorageOptions,
+  SessionValidation,
+  UserId,
+} from './session.interfaces.js';
 export { SessionOptionsError, SessionStoreUnavailableException } from './session.exceptions.js';
+export {
+  SessionEvents,
+  type SessionCreatedEvent,
+  type SessionDestroyedEvent,
+  type SessionRefreshedEvent,
+  type SessionRotatedEvent,
+  type SessionsPurgedEvent,
+  type SessionsRevokedEvent,
+} from './session.events.js';
+export { SESSION_CLEANUP_JOB, SessionCleanupTask } from './session-cleanup.task.js';
+export { DEFAULT_CLEANUP_SCHEDULE, parseCleanupSchedule } from './session-schedule.js';
 export { SessionEntity, SESSIONS_TABLE } from './session.entity.js';
 export {
   CreateSessionsTable1763856000000,
@@ -17,6 +36,8 @@ export {
   type SessionsMigrationOptions,
 } from './session.migration.js';
 export { SessionStore, type NewStoredSession, type StoredSession } from './stores/session-store.interface.js';
-export { TypeOrmSessionStore } from './stores/typeorm-session.store.js';
+export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm-session.store.js';
+export { type InvalidationListener, SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
+export type { SharedSessionCache } from './cache/shared-session-cache.interface.js';
 export { type Duration, parseDuration } from './duration.js';
 export { generateToken, hashToken, isWellFormedToken, TOKEN_LENGTH } from './session-token.js';

@@ -1,4 +1,4 @@
-import { type CanActivate, type ExecutionContext, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { SessionCookies, type HttpRequestLike, type PresentedToken } from './session.cookies.js';
 import { IS_PUBLIC_KEY } from './session.decorators.js';
@@ -20,10 +20,11 @@ import { SessionService } from './session.service.js';
 export class SessionGuard implements CanActivate {
   protected readonly logger = new Logger('SessionGuard');
 
+  // Explicit tokens: the guard must resolve even where no decorator metadata is emitted (tsx, esbuild).
   constructor(
-    protected readonly sessions: SessionService,
-    protected readonly cookies: SessionCookies,
-    protected readonly reflector: Reflector,
+    @Inject(SessionService) protected readonly sessions: SessionService,
+    @Inject(SessionCookies) protected readonly cookies: SessionCookies,
+    @Inject(Reflector) protected readonly reflector: Reflector,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {

@@ -93,6 +93,14 @@ export interface SessionModuleOptions<TUser = unknown> {
    * miss on the primary. Default: on when the DataSource has replicas.
    */
   replication?: boolean;
+  /**
+   * The scheduled purge of expired sessions (@nestjs/schedule; the app imports
+   * `ScheduleModule.forRoot()`). `schedule` is a cron string or the short form
+   * `<minute> <hour> <week-day>` (week-day 1 = Monday … 7 = Sunday, `*` for any), server local
+   * time. One instance of a cluster runs it at a time. `false` turns it off (for an external
+   * job). Default `{ schedule: '0 * *' }`: hourly, on the hour.
+   */
+  cleanup?: { schedule?: string } | false;
   /** Rows deleted per statement when purging expired sessions. Default `5000`. */
   purgeBatchSize?: number;
   /** The time source, in epoch milliseconds. For tests; default `Date.now`. */

@@ -6,6 +6,8 @@ import { ConfigurableModuleClass } from './session.module-definition.js';
 import { sessionProviders } from './session.providers.js';
 import { SessionGuard } from './session.guard.js';
 import { SessionService } from './session.service.js';
+import { SessionTelemetry } from './session.telemetry.js';
+import { SessionCleanupTask } from './session-cleanup.task.js';
 import { SessionStore } from './stores/session-store.interface.js';
 
 /**
@@ -17,9 +19,11 @@ import { SessionStore } from './stores/session-store.interface.js';
   imports: [TypeOrmModule.forFeature([SessionEntity])],
   providers: [
     ...sessionProviders,
+    SessionTelemetry,
     SessionService,
     SessionCookies,
     SessionGuard,
+    SessionCleanupTask,
   ],
   exports: [SessionService, SessionStore, SessionCookies, SessionGuard],
 })

@@ -2,6 +2,7 @@ import { formatDuration, parseDuration } from './duration.js';
 import { SessionOptionsError } from './session.exceptions.js';
 import type { SessionModuleOptions, SessionStorageOptions } from './session.interfaces.js';
 import { COOKIE_NAME, type ResolvedCookieOptions } from './session-cookie.js';
+import { DEFAULT_CLEANUP_SCHEDULE, parseCleanupSchedule, ScheduleError } from './session-schedule.js';
 
 /** Options after defaults and validation; durations in milliseconds. */
 export interface ResolvedSessionOptions {
@@ -15,6 +16,8 @@ export interface ResolvedSessionOptions {
   storage: ResolvedStorageOptions;
   broadcast: boolean;
   replication: boolean | undefined;
+  /** The cleanup task's cron expression (seconds first), or null when it is off. */
+  cleanup: { cron: string; schedule: string } | null;
   storeTimeout: number;
   purgeBatchSize: number;
   clock: () => number;
@@ -43,6 +46,7 @@ const KNOWN_OPTIONS = new Set([
   'storage',
   'broadcast',
   'replication',
+  'cleanup',
   'storeTimeout',
   'purgeBatchSize',
   'clock',
@@ -127,6 +131,7 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
   }
   const storeTimeout = duration('storeTimeout', raw.storeTimeout ?? '5s');
   const cache = resolveCache(raw.cache);
+  const cleanup = resolveCleanup(raw.cleanup);
   const storage = resolveStorage(raw.storage);
   for (const option of ['broadcast', 'replication'] as const) {
     if (raw[option] !== undefined && typeof raw[option] !== 'boolean') {
@@ -149,6 +154,7 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
     storage,
     broadcast: raw.broadcast ?? true,
     replication: raw.replication,
+    cleanup,
     storeTimeout,
     purgeBatchSize,
     clock: raw.clock ?? Date.now,
@@ -271,5 +277,24 @@ function resolveStorage(raw: SessionStorageOptions | undefined): ResolvedStorage
       }
       return { type: 'memcached', servers: raw.servers, keyPrefix, ttl: duration('storage.ttl', raw.ttl ?? '1h') };
     }
+  }
+}
+
+function resolveCleanup(raw: unknown): ResolvedSessionOptions['cleanup'] {
+  if (raw === false) return null;
+  if (raw !== undefined && (raw === null || typeof raw !== 'object')) {
+    throw new SessionOptionsError('cleanup', `got ${show(raw)}; expected false or an object such as { schedule: '15 * *' }.`);
+  }
+  const cleanup = (raw ?? {}) as { schedule?: unknown };
+  checkKeys('cleanup', cleanup, ['schedule']);
+  const schedule = cleanup.schedule ?? DEFAULT_CLEANUP_SCHEDULE;
+  if (typeof schedule !== 'string') {
+    throw new SessionOptionsError('cleanup.schedule', `got ${show(schedule)}; expected a string such as '15 * *' or a cron string.`);
+  }
+  try {
+    return { cron: parseCleanupSchedule(schedule), schedule };
+  } catch (error) {
+    if (error instanceof ScheduleError) throw new SessionOptionsError('cleanup.schedule', error.message);
+    throw error;
   }
 }

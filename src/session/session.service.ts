@@ -2,9 +2,11 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { LocalSessionCache } from './cache/local-session.cache.js';
 import { type InvalidationListener, SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
 import { SESSION_OPTIONS } from './session.constants.js';
+import { SessionEvents } from './session.events.js';
 import { SessionStoreUnavailableException } from './session.exceptions.js';
 import type { IssuedSession, Session, SessionValidation, UserId } from './session.interfaces.js';
 import type { ResolvedSessionOptions } from './session.options.js';
+import { type RefusalReason, SessionTelemetry } from './session.telemetry.js';
 import { generateToken, hashToken, isWellFormedToken } from './session-token.js';
 import { SessionStore, type StoredSession } from './stores/session-store.interface.js';
 
@@ -14,6 +16,8 @@ export interface CreateSessionInput {
   /** The first expiry, instead of now + maxAge; still capped by absoluteMaxAge. */
   expires?: Date;
 }
+
+type Lookup<TUser> = { validation: SessionValidation<TUser> } | { refused: RefusalReason };
 
 const SESSION_ID = /^[1-9]\d{0,18}$/;
 
@@ -28,6 +32,8 @@ function normalizeUserId(userId: unknown): string {
   throw new TypeError(`SessionService: userId must be a non-empty string or an integer, got ${typeof userId}.`);
 }
 
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
 /**
  * Creates, validates, slides, rotates and revokes sessions. Tokens are checked for shape before
  * any I/O and only their SHA-256 reaches the store.
@@ -39,18 +45,21 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   // at most one expiry write. Revocation drops the entry, so nothing that starts after a logout
   // returns can join a lookup that started before it, and a lookup whose entry was dropped
   // does not fill the cache.
-  private readonly inflight = new Map<string, Promise<SessionValidation<TUser> | null>>();
+  private readonly inflight = new Map<string, Promise<Lookup<TUser>>>();
   private readonly cache: LocalSessionCache<TUser> | null;
 
   constructor(
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
     @Inject(SessionStore) private readonly store: SessionStore,
     @Inject(SessionInvalidationBus) private readonly bus: SessionInvalidationBus,
+    @Inject(SessionTelemetry) private readonly telemetry: SessionTelemetry,
   ) {
     this.cache = options.cache ? new LocalSessionCache<TUser>(options.cache.ttl, options.cache.size) : null;
   }
 
   async onModuleInit(): Promise<void> {
+    const count = this.store.countSessions?.bind(this.store);
+    if (count) this.telemetry.countLiveWith(async () => (await count(new Date(this.options.clock()))).live);
     // Only a cache can hold a revoked session, so only a cache needs to hear of revocations.
     if (!this.cache) return;
     const listener: InvalidationListener = {
@@ -84,13 +93,13 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     if (this.options.absoluteMaxAge !== null) expires = Math.min(expires, now + this.options.absoluteMaxAge);
 
     const token = generateToken();
-    const stored = await this.io(() => this.store.create({
-      userId,
-      tokenHash: hashToken(token),
-      expiresAt: new Date(expires),
-      createdAt: new Date(now),
-    }));
-    return { token, session: toSession(stored) };
+    const stored = await this.io('create', () =>
+      this.store.create({ userId, tokenHash: hashToken(token), expiresAt: new Date(expires), createdAt: new Date(now) }),
+    );
+    const session = toSession(stored);
+    this.telemetry.created();
+    this.telemetry.emit(SessionEvents.Created, { session });
+    return { token, session };
   }
 
   /** The user of a live session, or null; slides the expiry. Never throws for a bad token. */
@@ -103,11 +112,8 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
    * re-sent). Null for a malformed, unknown, expired or orphaned token; throws only when the
    * store fails or exceeds storeTimeout (SessionStoreUnavailableException, a 503).
    */
-  authenticate(token: unknown): Promise<SessionValidation<TUser> | null> {
-    if (!isWellFormedToken(token)) {
-      this.logger.debug('refused: malformed token');
-      return Promise.resolve(null);
-    }
+  async authenticate(token: unknown): Promise<SessionValidation<TUser> | null> {
+    if (!isWellFormedToken(token)) return this.refuse('malformed');
     const tokenHash = hashToken(token);
     const key = tokenHash.toString('base64');
 
@@ -116,16 +122,17 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     const now = this.options.clock();
     const cached = this.cache?.get(key, now);
     if (cached && !this.slide(cached.expiresAt, cached.createdAt, now).due) {
+      this.telemetry.validated('hit');
       const session = { id: cached.id, userId: cached.userId, expires: new Date(cached.expiresAt), createdAt: new Date(cached.createdAt) };
-      return Promise.resolve({ user: cached.user, session, refreshed: false });
+      return { user: cached.user, session, refreshed: false };
     }
 
     let pending = this.inflight.get(key);
     if (!pending) {
-      const current: Promise<SessionValidation<TUser> | null> = this.lookup(tokenHash)
+      const current: Promise<Lookup<TUser>> = this.lookup(tokenHash)
         .then((result) => {
-          if (result && this.inflight.get(key) === current) {
-            const { session, user } = result;
+          if ('validation' in result && this.inflight.get(key) === current) {
+            const { session, user } = result.validation;
             const expiresAt = session.expires.getTime();
             const createdAt = session.createdAt.getTime();
             this.cache?.set(key, { id: session.id, userId: session.userId, expiresAt, createdAt, user }, this.options.clock(), this.deadline(expiresAt, createdAt));
@@ -138,7 +145,16 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
       pending = current;
       this.inflight.set(key, pending);
     }
-    return pending;
+    const result = await pending;
+    if ('refused' in result) return this.refuse(result.refused);
+    this.telemetry.validated(this.cache ? 'miss' : 'off');
+    return result.validation;
+  }
+
+  private refuse(reason: RefusalReason): null {
+    this.logger.debug(`refused: ${reason.replace(/_/g, ' ')}`);
+    this.telemetry.refused(reason);
+    return null;
   }
 
   // The expiry slides once it would move by at least updateAge (its last write is that old),
@@ -156,44 +172,43 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     };
   }
 
-  private async lookup(tokenHash: Buffer): Promise<SessionValidation<TUser> | null> {
-    const stored = await this.io(() => this.store.findByTokenHash(tokenHash));
-    if (!stored) {
-      this.logger.debug('refused: unknown token');
-      return null;
-    }
+  private async lookup(tokenHash: Buffer): Promise<Lookup<TUser>> {
+    const stored = await this.io('findByTokenHash', () => this.store.findByTokenHash(tokenHash));
+    if (!stored) return { refused: 'unknown' };
     const now = this.options.clock();
-    if (now >= this.deadlineOf(stored)) {
-      this.logger.debug(`refused: session ${stored.id} expired`);
-      return null;
-    }
+    if (now >= this.deadlineOf(stored)) return { refused: 'expired' };
 
     const { due, next, staleBelow } = this.slide(stored.expiresAt.getTime(), stored.createdAt.getTime(), now);
     const [user, refreshed] = await Promise.all([
       // The user lookup is bounded like the store: its database can be down too.
-      this.io(() => this.options.resolveUser(stored.userId)),
-      due ? this.io(() => this.store.extendExpiry(stored, new Date(next), new Date(staleBelow), new Date(now))) : false,
+      this.io('resolveUser', () => this.options.resolveUser(stored.userId)),
+      due ? this.io('extendExpiry', () => this.store.extendExpiry(stored, new Date(next), new Date(staleBelow), new Date(now))) : false,
     ]);
-    if (user === null || user === undefined) {
-      this.logger.debug(`refused: user of session ${stored.id} not found`);
-      return null;
+    if (user === null || user === undefined) return { refused: 'user_not_found' };
+    const session = toSession(stored, refreshed ? new Date(next) : stored.expiresAt);
+    if (refreshed) {
+      this.telemetry.refreshed();
+      this.telemetry.emit(SessionEvents.Refreshed, { session });
     }
-    return { user: user as TUser, session: toSession(stored, refreshed ? new Date(next) : stored.expiresAt), refreshed };
+    return { validation: { user: user as TUser, session, refreshed } };
   }
 
   /** Logs a token out. Idempotent: true if a session was removed, false otherwise. */
   async destroySession(token: unknown): Promise<boolean> {
     if (!isWellFormedToken(token)) return false;
-    const removed = await this.io(() => this.store.deleteByTokenHash(hashToken(token)));
-    await this.forget(removed);
-    return removed !== null;
+    const removed = await this.io('deleteByTokenHash', () => this.store.deleteByTokenHash(hashToken(token)));
+    if (!removed) return false;
+    await this.forget([removed]);
+    this.telemetry.emit(SessionEvents.Destroyed, { session: toSession(removed), reason: 'logout' });
+    return true;
   }
 
   /** Logs a user out everywhere; returns how many sessions ended. */
   async invalidateAllUserSessions(userId: UserId): Promise<number> {
     const id = normalizeUserId(userId);
-    const removed = await this.io(() => this.store.deleteByUser(id));
-    await this.forget(...removed);
+    const removed = await this.io('deleteByUser', () => this.store.deleteByUser(id));
+    await this.forget(removed);
+    this.telemetry.emit(SessionEvents.AllRevoked, { userId: id, count: removed.length });
     return removed.length;
   }
 
@@ -203,8 +218,10 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
       throw new TypeError(`SessionService.invalidateOtherUserSessions: currentSessionId must be a session's id, got ${JSON.stringify(currentSessionId)}.`);
     }
     const id = normalizeUserId(userId);
-    const removed = await this.io(() => this.store.deleteByUser(id, String(currentSessionId)));
-    await this.forget(...removed);
+    const keptSessionId = String(currentSessionId);
+    const removed = await this.io('deleteByUser', () => this.store.deleteByUser(id, keptSessionId));
+    await this.forget(removed);
+    this.telemetry.emit(SessionEvents.AllRevoked, { userId: id, count: removed.length, keptSessionId });
     return removed.length;
   }
 
@@ -215,9 +232,11 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   async revokeUserSession(userId: UserId, sessionId: string): Promise<boolean> {
     if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId)) return false;
     const id = normalizeUserId(userId);
-    const removed = await this.io(() => this.store.deleteById(id, sessionId));
-    await this.forget(removed);
-    return removed !== null;
+    const removed = await this.io('deleteById', () => this.store.deleteById(id, sessionId));
+    if (!removed) return false;
+    await this.forget([removed]);
+    this.telemetry.emit(SessionEvents.Destroyed, { session: toSession(removed), reason: 'revoked' });
+    return true;
   }
 
   /**
@@ -230,51 +249,76 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     const next = generateToken();
     const now = this.options.clock();
     const oldHash = hashToken(token);
-    const stored = await this.io(() => this.store.replaceTokenHash(oldHash, hashToken(next), new Date(now)));
+    const stored = await this.io('replaceTokenHash', () => this.store.replaceTokenHash(oldHash, hashToken(next), new Date(now)));
     if (!stored) {
       this.drop(oldHash.toString('base64'));
       return null;
     }
-    await this.forget({ ...stored, tokenHash: oldHash });
+    await this.forget([{ ...stored, tokenHash: oldHash }], false);
     if (now >= this.deadlineOf(stored)) return null;
-    return { token: next, session: toSession(stored) };
+    const session = toSession(stored);
+    this.telemetry.emit(SessionEvents.Rotated, { session });
+    return { token: next, session };
   }
 
   /** A user's live sessions, newest first. */
   async listUserSessions(userId: UserId): Promise<Session[]> {
     const now = this.options.clock();
     const id = normalizeUserId(userId);
-    const stored = await this.io(() => this.store.listByUser(id, new Date(now)));
+    const stored = await this.io('listByUser', () => this.store.listByUser(id, new Date(now)));
     return stored.filter((s) => now < this.deadlineOf(s)).map((s) => toSession(s));
   }
 
   /**
    * Deletes expired sessions in batches of `purgeBatchSize`, each its own short statement, so
-   * validations keep flowing while it runs. Returns how many went.
+   * validations keep flowing while it runs. One instance of a cluster purges at a time: when
+   * another holds the purge lock this returns 0 at once. Returns how many went.
    */
   async purgeExpiredSessions(): Promise<number> {
+    const started = performance.now();
     const now = new Date(this.options.clock());
-    let total = 0;
-    for (;;) {
-      const deleted = await this.io(() => this.store.deleteExpired(now, this.options.purgeBatchSize));
-      total += deleted;
-      if (deleted < this.options.purgeBatchSize) return total;
+    const purge = async () => {
+      let total = 0;
+      for (;;) {
+        const deleted = await this.io('deleteExpired', () => this.store.deleteExpired(now, this.options.purgeBatchSize));
+        total += deleted;
+        if (deleted < this.options.purgeBatchSize) return total;
+      }
+    };
+    const count = this.store.withPurgeLock ? await this.store.withPurgeLock(purge) : await purge();
+    if (count === null) {
+      this.logger.debug('purge skipped: another instance is purging');
+      return 0;
     }
+    const durationMs = Math.round(performance.now() - started);
+    this.logger.log(`purged ${count} expired session(s) in ${durationMs} ms`);
+    this.telemetry.purged(count);
+    this.telemetry.emit(SessionEvents.Purged, { count, durationMs });
+    return count;
+  }
+
+  /** Live and expired sessions now, for operators. Throws where the store cannot count (Redis). */
+  async countSessions(): Promise<{ live: number; expired: number }> {
+    const count = this.store.countSessions?.bind(this.store);
+    if (!count) throw new TypeError('SessionService.countSessions: this storage cannot count sessions without a scan.');
+    return this.io('countSessions', () => count(new Date(this.options.clock())));
   }
 
   // Every store call (and resolveUser) is bounded: one that errs or hangs becomes a 503, never
   // a 401 or a request stuck until the client gives up.
-  private async io<T>(work: () => T | Promise<T>): Promise<T> {
+  private async io<T>(operation: string, work: () => T | Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`session store did not answer within ${this.options.storeTimeout} ms`)), this.options.storeTimeout);
+      timer = setTimeout(() => reject(new Error(`${operation} did not answer within ${this.options.storeTimeout} ms`)), this.options.storeTimeout);
     });
+    const done = this.telemetry.time(operation);
     try {
       return await Promise.race([work(), timeout]);
     } catch (error) {
-      this.logger.error(`session lookup failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`session store failed (${operation}): ${message(error)}`);
       throw new SessionStoreUnavailableException({ cause: error });
     } finally {
+      done();
       clearTimeout(timer);
     }
   }
@@ -292,18 +336,17 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     return this.options.absoluteMaxAge === null ? Infinity : createdAt + this.options.absoluteMaxAge;
   }
 
-
   // Revoked here: drop locally at once, then tell the other instances. A failed broadcast does
   // not undo the revocation (the store has it); it is logged, and other caches age it out.
-  private async forget(...removed: (StoredSession | null)[]): Promise<void> {
-    const hashes = removed.filter((s): s is StoredSession => s !== null).map((s) => s.tokenHash);
-    if (hashes.length === 0) return;
+  private async forget(removed: StoredSession[], counted = true): Promise<void> {
+    if (removed.length === 0) return;
+    if (counted) this.telemetry.revoked(removed.length);
+    const hashes = removed.map((s) => s.tokenHash);
     for (const hash of hashes) this.drop(hash.toString('base64'));
-    if (!this.cache && !this.options.broadcast) return;
     try {
       await this.bus.publish(hashes);
     } catch (error) {
-      this.logger.error(`revocation of ${hashes.length} session(s) not broadcast: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`revocation of ${hashes.length} session(s) not broadcast: ${message(error)}`);
     }
   }
 

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-strategy';
 import { SessionCookies, type HttpRequestLike } from './session.cookies.js';
@@ -30,8 +30,8 @@ class RequestStrategy extends Strategy {
 @Injectable()
 export class SessionStrategy extends PassportStrategy(RequestStrategy, 'session') {
   constructor(
-    private readonly sessions: SessionService,
-    private readonly cookies: SessionCookies,
+    @Inject(SessionService) private readonly sessions: SessionService,
+    @Inject(SessionCookies) private readonly cookies: SessionCookies,
   ) {
     super();
   }

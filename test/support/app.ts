@@ -1,4 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource, MigrationInterface } from 'typeorm';
@@ -50,6 +52,8 @@ export async function createSessionTestApp(
   let dataSource!: DataSource;
   const moduleRef = await Test.createTestingModule({
     imports: [
+      ScheduleModule.forRoot(),
+      EventEmitterModule.forRoot({ wildcard: true }),
       TypeOrmModule.forRoot({
         type: 'postgres',
         ...(orm.replicaUrls ? { replication: { master: { url }, slaves: orm.replicaUrls.map((replica) => ({ url: replica })) } } : { url }),

@@ -15,6 +15,7 @@ export type NewStoredSession = Omit<StoredSession, 'id'>;
  * so two instances sharing a store never need a lock to agree.
  */
 export interface SessionStore {
+  /** Stores a new session; a store may also drop that user's sessions expired by `createdAt`. */
   create(session: NewStoredSession): Promise<StoredSession>;
   findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null>;
   /**
@@ -36,6 +37,14 @@ export interface SessionStore {
    * expire by themselves (Redis) may do only housekeeping here and return 0.
    */
   deleteExpired(now: Date, limit: number): Promise<number>;
+  /**
+   * Runs `work` holding the purge lock shared by every instance, or resolves null at once when
+   * another instance holds it; the lock is released however `work` ends. A store without one
+   * (Redis, which expires keys itself) leaves this out.
+   */
+  withPurgeLock?<T>(work: () => Promise<T>): Promise<T | null>;
+  /** Live and expired sessions at `now`, for operators; left out where counting needs a scan. */
+  countSessions?(now: Date): Promise<{ live: number; expired: number }>;
   /** Releases connections the store opened itself (not those it was given). */
   close?(): Promise<void>;
 }

@@ -144,6 +144,16 @@ export class TieredSessionStore implements SessionStore {
     return this.inner.deleteExpired(now, limit);
   }
 
+  // Expired entries age out of memcached by their ttl; the lock and the counts are the inner store's.
+  withPurgeLock<T>(work: () => Promise<T>): Promise<T | null> {
+    return this.inner.withPurgeLock ? this.inner.withPurgeLock(work) : work();
+  }
+
+  countSessions(now: Date): Promise<{ live: number; expired: number }> {
+    if (!this.inner.countSessions) throw new TypeError('the inner store cannot count sessions');
+    return this.inner.countSessions(now);
+  }
+
   /** Closes the cache (after one last try at evictions still pending); idempotent. The inner store is the caller's. */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
