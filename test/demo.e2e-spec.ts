@@ -247,6 +247,20 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo app on %s', (adapte
     });
   });
 
+  describe('GET /metrics', () => {
+    it('exposes the session metrics in the Prometheus text format, and they move', async () => {
+      const count = async () => {
+        const res = await http().get('/metrics').expect(200);
+        expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+        const line = res.text.split('\n').find((l) => l.startsWith('sessions_created_total '));
+        return Number(line!.split(' ')[1]);
+      };
+      const before = await count();
+      await login(await register());
+      expect(await count()).toBe(before + 1);
+    });
+  });
+
   describe('pages', () => {
     it('GET /login is an HTML form; GET /account without a session goes to it', async () => {
       const page = await http().get('/login').expect(200);
