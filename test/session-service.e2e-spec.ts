@@ -250,7 +250,7 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage) =
 
       t.recorder.clear();
       resetCalls(t.storeCalls);
-      for (const bad of ['', 'abc', '1; DROP TABLE sessions', '-1', '0', '99999999999999999999', '1.5']) {
+      for (const bad of ['', 'abc', '1; DROP TABLE sessions', '-1', '0', '99999999999999999999', '9223372036854775808', '1.5']) {
         await expect(t.sessions.revokeUserSession(alice, bad)).resolves.toBe(false);
       }
       expect(t.recorder.count()).toBe(0);

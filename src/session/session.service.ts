@@ -20,6 +20,12 @@ export interface CreateSessionInput {
 type Lookup<TUser> = { validation: SessionValidation<TUser> } | { refused: RefusalReason };
 
 const SESSION_ID = /^[1-9]\d{0,18}$/;
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
+// A session id as the table can hold it: a positive bigint. Anything else is nobody's session.
+function isSessionId(value: unknown): value is string {
+  return typeof value === 'string' && SESSION_ID.test(value) && BigInt(value) <= MAX_BIGINT;
+}
 
 function toSession(stored: StoredSession, expires = stored.expiresAt): Session {
   return { id: stored.id, userId: stored.userId, expires, createdAt: stored.createdAt };
@@ -214,7 +220,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
 
   /** Logs a user out everywhere but `currentSessionId`; returns how many sessions ended. */
   async invalidateOtherUserSessions(userId: UserId, currentSessionId: string): Promise<number> {
-    if (!SESSION_ID.test(String(currentSessionId))) {
+    if (!isSessionId(String(currentSessionId))) {
       throw new TypeError(`SessionService.invalidateOtherUserSessions: currentSessionId must be a session's id, got ${JSON.stringify(currentSessionId)}.`);
     }
     const id = normalizeUserId(userId);
@@ -230,7 +236,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
    * not one of that user's sessions, so one user can never end another's.
    */
   async revokeUserSession(userId: UserId, sessionId: string): Promise<boolean> {
-    if (typeof sessionId !== 'string' || !SESSION_ID.test(sessionId)) return false;
+    if (!isSessionId(sessionId)) return false;
     const id = normalizeUserId(userId);
     const removed = await this.io('deleteById', () => this.store.deleteById(id, sessionId));
     if (!removed) return false;
