@@ -71,13 +71,13 @@ export class SessionResources implements OnApplicationShutdown {
     const option = storage.url ? 'storage.url' : 'storage.nodes';
     const where = storage.url ? redact(storage.url) : storage.nodes!.join(', ');
     const client: Redis | Cluster = storage.url
-      ? new ioredis.Redis(storage.url, { lazyConnect: true, connectTimeout: STARTUP_TIMEOUT_MS })
+      ? new ioredis.Redis(storage.url, { lazyConnect: true, connectTimeout: STARTUP_TIMEOUT_MS, connectionName: 'nestjs-sessions' })
       : new ioredis.Cluster(
           storage.nodes!.map((node) => {
             const at = node.lastIndexOf(':');
             return { host: node.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(node.slice(at + 1)) };
           }),
-          { lazyConnect: true, redisOptions: { connectTimeout: STARTUP_TIMEOUT_MS } },
+          { lazyConnect: true, redisOptions: { connectTimeout: STARTUP_TIMEOUT_MS, connectionName: 'nestjs-sessions' } },
         );
     // Errors surface through the commands (and become 503s); unhandled they would crash the process.
     let lastError = '';
