@@ -5,6 +5,7 @@ import { SESSION_OPTIONS } from './session.constants.js';
 import { SessionOptionsError } from './session.exceptions.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { SessionService } from './session.service.js';
+import { errorMessage } from './session.utils.js';
 
 /** Name of the cleanup job in SchedulerRegistry. */
 export const SESSION_CLEANUP_JOB = 'nestjs-sessions:cleanup';
@@ -46,7 +47,7 @@ export class SessionCleanupTask implements OnApplicationBootstrap, OnApplication
     try {
       await this.sessions.purgeExpiredSessions();
     } catch (error) {
-      this.logger.error(`purge failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`purge failed: ${errorMessage(error)}`);
     }
   }
 

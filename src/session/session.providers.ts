@@ -10,6 +10,7 @@ import { NoopInvalidationBus } from './invalidation/noop-invalidation.bus.js';
 import { SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
 import { SessionStore } from './stores/session-store.interface.js';
 import { TypeOrmSessionStore } from './stores/typeorm-session.store.js';
+import { errorMessage, withTimeout } from './session.utils.js';
 
 const STARTUP_TIMEOUT_MS = 5_000;
 
@@ -30,14 +31,6 @@ async function optionalImport<T>(name: string, option: string, purpose: string):
   } catch {
     throw new SessionOptionsError(option, `${purpose} needs the "${name}" package; install it (npm install ${name}) or choose another storage.type.`);
   }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms))),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -90,7 +83,7 @@ export class SessionResources implements OnApplicationShutdown {
       await withTimeout(client.ping(), STARTUP_TIMEOUT_MS, `Redis at ${where}`);
     } catch (error) {
       client.disconnect();
-      throw new SessionOptionsError(option, `could not reach Redis at ${where}: ${error instanceof Error ? error.message : String(error)}. Check the address and that Redis is running.`);
+      throw new SessionOptionsError(option, `could not reach Redis at ${where}: ${errorMessage(error)}. Check the address and that Redis is running.`);
     }
     this.own(() => client.quit().catch(() => client.disconnect()));
     return client;
@@ -101,7 +94,7 @@ export class SessionResources implements OnApplicationShutdown {
       try {
         await close();
       } catch (error) {
-        this.logger.warn(`closing a session resource failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.logger.warn(`closing a session resource failed: ${errorMessage(error)}`);
       }
     }
   }
@@ -129,7 +122,7 @@ async function createStore(options: ResolvedSessionOptions, dataSource: DataSour
         await cache.ping();
       } catch (error) {
         await cache.close();
-        throw new SessionOptionsError('storage.servers', `could not reach Memcached at ${storage.servers}: ${error instanceof Error ? error.message : String(error)}. Check the address and that memcached is running.`);
+        throw new SessionOptionsError('storage.servers', `could not reach Memcached at ${storage.servers}: ${errorMessage(error)}. Check the address and that memcached is running.`);
       }
       const store = new TieredSessionStore(database(), cache, { ttlMs: storage.ttl, clock: options.clock });
       resources.own(() => store.close());

@@ -9,6 +9,7 @@ import type { ResolvedSessionOptions } from './session.options.js';
 import { type RefusalReason, SessionTelemetry } from './session.telemetry.js';
 import { generateToken, hashToken, isWellFormedToken } from './session-token.js';
 import { SessionStore, type StoredSession } from './stores/session-store.interface.js';
+import { errorMessage, withTimeout } from './session.utils.js';
 
 /** Options of `createSession`. */
 export interface CreateSessionInput {
@@ -37,8 +38,6 @@ function normalizeUserId(userId: unknown): string {
   }
   throw new TypeError(`SessionService: userId must be a non-empty string or an integer, got ${typeof userId}.`);
 }
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * Creates, validates, slides, rotates and revokes sessions. Tokens are checked for shape before
@@ -313,19 +312,14 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   // Every store call (and resolveUser) is bounded: one that errs or hangs becomes a 503, never
   // a 401 or a request stuck until the client gives up.
   private async io<T>(operation: string, work: () => T | Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${operation} did not answer within ${this.options.storeTimeout} ms`)), this.options.storeTimeout);
-    });
     const done = this.telemetry.time(operation);
     try {
-      return await Promise.race([work(), timeout]);
+      return await withTimeout(Promise.resolve().then(work), this.options.storeTimeout, operation);
     } catch (error) {
-      this.logger.error(`session store failed (${operation}): ${message(error)}`);
+      this.logger.error(`session store failed (${operation}): ${errorMessage(error)}`);
       throw new SessionStoreUnavailableException({ cause: error });
     } finally {
       done();
-      clearTimeout(timer);
     }
   }
 
@@ -352,7 +346,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     try {
       await this.bus.publish(hashes);
     } catch (error) {
-      this.logger.error(`revocation of ${hashes.length} session(s) not broadcast: ${message(error)}`);
+      this.logger.error(`revocation of ${hashes.length} session(s) not broadcast: ${errorMessage(error)}`);
     }
   }
 

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { Counter, Gauge, Histogram } from 'prom-client';
+import { errorMessage } from './session.utils.js';
 
 type PromClient = typeof import('prom-client');
 
@@ -50,7 +51,7 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
       this.metrics = createMetrics(await import('prom-client'));
     } catch (error) {
       if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') {
-        this.logger.warn(`session metrics are off: ${error instanceof Error ? error.message : String(error)}`);
+        this.logger.warn(`session metrics are off: ${errorMessage(error)}`);
       }
     }
   }
@@ -70,7 +71,7 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
       this.emitter?.emit(event, payload);
     } catch (error) {
       // A failing audit listener must not fail a login or a logout.
-      this.logger.error(`a listener of ${event} failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`a listener of ${event} failed: ${errorMessage(error)}`);
     }
   }
 

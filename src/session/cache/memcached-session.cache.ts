@@ -5,6 +5,7 @@ import memjs from 'memjs';
 import type { Client } from 'memjs';
 import type { StoredSession } from '../stores/session-store.interface.js';
 import type { SharedSessionCache } from './shared-session-cache.interface.js';
+import { errorMessage } from '../session.utils.js';
 
 /** Options of `MemcachedSessionCache`. */
 export interface MemcachedSessionCacheOptions {
@@ -117,11 +118,6 @@ export function memcachedTtlSeconds(session: StoredSession, ttlMs: number, now: 
   return Math.min(Math.ceil(ms / 1000), MAX_RELATIVE_TTL_SECONDS);
 }
 
-// Duck-typed: errors from another realm (a test runner's sandbox) are not `instanceof Error`.
-function message(error: unknown): string {
-  const text = (error as { message?: unknown } | null)?.message;
-  return typeof text === 'string' ? text : String(error);
-}
 
 /**
  * The shared cache tier on Memcached (memjs, binary protocol). Never the store of record: it
@@ -237,7 +233,7 @@ export class MemcachedSessionCache implements SharedSessionCache {
     }
     const failed = [...answers].filter(([, a]) => a.error);
     if (failed.length > 0) {
-      throw new MemcachedUnavailableError(failed.map(([server, a]) => `Memcached server ${server} did not answer: ${message(a.error)}`).join('; '));
+      throw new MemcachedUnavailableError(failed.map(([server, a]) => `Memcached server ${server} did not answer: ${errorMessage(a.error)}`).join('; '));
     }
     this.unavailableUntil = 0;
     return [...answers].map(([server, a]) => ({ server, version: a.version }));
@@ -292,7 +288,7 @@ export class MemcachedSessionCache implements SharedSessionCache {
       if (written) {
         // Unknown whether the hash was revoked: do not leave the entry behind.
         await this.bounded(this.client.delete(key)).catch((e: unknown) =>
-          this.logger.error(`could not remove ${key} after a failed revocation check (${message(e)}); it expires in ${seconds} s`),
+          this.logger.error(`could not remove ${key} after a failed revocation check (${errorMessage(e)}); it expires in ${seconds} s`),
         );
       }
     }
@@ -319,7 +315,7 @@ export class MemcachedSessionCache implements SharedSessionCache {
     } catch (error) {
       this.unavailableUntil = Date.now() + this.retryAfterMs;
       throw new MemcachedUnavailableError(
-        `could not delete ${all.length} session(s) from Memcached at ${this.where}: ${message(error)}. They may still be cached until their TTL.`,
+        `could not delete ${all.length} session(s) from Memcached at ${this.where}: ${errorMessage(error)}. They may still be cached until their TTL.`,
         { cause: error },
       );
     }
@@ -370,7 +366,7 @@ export class MemcachedSessionCache implements SharedSessionCache {
 
   private failed(what: string, error: unknown): void {
     this.unavailableUntil = Date.now() + this.retryAfterMs;
-    this.warn(`${what} failed at ${this.where} (${message(error)}); sessions are read from the database meanwhile`);
+    this.warn(`${what} failed at ${this.where} (${errorMessage(error)}); sessions are read from the database meanwhile`);
   }
 
   // At most one warning per WARN_INTERVAL_MS; the next one says how many were held back.

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { InvalidationListener, SessionInvalidationBus } from './session-invalidation.interface.js';
+import { errorMessage } from '../session.utils.js';
 
 /** Channel both buses use unless told otherwise: instances only hear each other on the same one. */
 export const DEFAULT_INVALIDATION_CHANNEL = 'nestjs_sessions';
@@ -158,7 +159,7 @@ export abstract class ReconnectingInvalidationBus implements SessionInvalidation
       await this.connect();
     } catch (error) {
       this.listener = undefined;
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = errorMessage(error);
       throw new Error(`Session invalidation: cannot subscribe to channel "${this.channel}" on ${this.describeTarget()}: ${reason}`, { cause: error });
     }
   }
@@ -251,7 +252,7 @@ export abstract class ReconnectingInvalidationBus implements SessionInvalidation
         },
         (error: unknown) => {
           if (this.closing) return;
-          this.logger.debug(`Reconnecting to ${this.describeTarget()} failed (${error instanceof Error ? error.message : String(error)}); retrying.`);
+          this.logger.debug(`Reconnecting to ${this.describeTarget()} failed (${errorMessage(error)}); retrying.`);
           this.scheduleReconnect();
         },
       );
@@ -270,7 +271,7 @@ export abstract class ReconnectingInvalidationBus implements SessionInvalidation
     try {
       this.listener.evict(message.tokenHashes);
     } catch (error) {
-      this.logger.error(`The invalidation listener failed to evict: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`The invalidation listener failed to evict: ${errorMessage(error)}`);
     }
   }
 
@@ -278,7 +279,7 @@ export abstract class ReconnectingInvalidationBus implements SessionInvalidation
     try {
       this.listener?.reset();
     } catch (error) {
-      this.logger.error(`The invalidation listener failed to reset: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`The invalidation listener failed to reset: ${errorMessage(error)}`);
     }
   }
 }

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import type { SharedSessionCache } from '../cache/shared-session-cache.interface.js';
 import type { NewStoredSession, SessionStore, StoredSession } from './session-store.interface.js';
+import { errorMessage } from '../session.utils.js';
 
 /** Options of `TieredSessionStore`. */
 export interface TieredSessionStoreOptions {
@@ -24,11 +25,6 @@ export interface TieredSessionStoreOptions {
 
 const HOUR = 3_600_000;
 
-// Duck-typed: errors from another realm (a test runner's sandbox) are not `instanceof Error`.
-function message(error: unknown): string {
-  const text = (error as { message?: unknown } | null)?.message;
-  return typeof text === 'string' ? text : String(error);
-}
 
 /**
  * A `SessionStore` that reads through a shared cache (Memcached) in front of the store of
@@ -84,7 +80,7 @@ export class TieredSessionStore implements SessionStore {
   async findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
     if (!this.unevicted.has(tokenHash.toString('base64'))) {
       const cached = await this.cache.get(tokenHash).catch((error: unknown) => {
-        this.logger.debug(`cache get failed: ${message(error)}`);
+        this.logger.debug(`cache get failed: ${errorMessage(error)}`);
         return null;
       });
       // An expired entry is never served (memcached TTLs are whole seconds, rounded up).
@@ -105,7 +101,7 @@ export class TieredSessionStore implements SessionStore {
       // Nothing written: the session is gone, expired, or another instance slid it first. Then
       // the cached copy (if that is where `session` came from) is stale; drop it. Best effort:
       // a stale expiry is earlier than the real one, never later.
-      await this.cache.delete([session.tokenHash]).catch((error: unknown) => this.logger.debug(`cache delete failed: ${message(error)}`));
+      await this.cache.delete([session.tokenHash]).catch((error: unknown) => this.logger.debug(`cache delete failed: ${errorMessage(error)}`));
     }
     return extended;
   }
@@ -169,7 +165,7 @@ export class TieredSessionStore implements SessionStore {
         await this.cache.delete(hashes);
         this.unevicted.clear();
       } catch (error) {
-        this.logger.error(`closing with ${hashes.length} revoked session(s) still in the cache (${message(error)}); they stay there until their TTL`);
+        this.logger.error(`closing with ${hashes.length} revoked session(s) still in the cache (${errorMessage(error)}); they stay there until their TTL`);
       }
     }
     await this.cache.close();
@@ -185,7 +181,7 @@ export class TieredSessionStore implements SessionStore {
     try {
       await this.cache.set(session, ttl);
     } catch (error) {
-      this.logger.debug(`cache set failed: ${message(error)}`);
+      this.logger.debug(`cache set failed: ${errorMessage(error)}`);
     }
   }
 
@@ -198,7 +194,7 @@ export class TieredSessionStore implements SessionStore {
       for (const hash of tokenHashes) this.unevicted.set(hash.toString('base64'), hash);
       this.scheduleRetry();
       throw new Error(
-        `TieredSessionStore: ${tokenHashes.length} session(s) were deleted from the store but could not be evicted from the cache (${message(error)}); ` +
+        `TieredSessionStore: ${tokenHashes.length} session(s) were deleted from the store but could not be evicted from the cache (${errorMessage(error)}); ` +
           `retrying every ${this.evictionRetryMs} ms, and this instance does not read them from the cache meanwhile.`,
         { cause: error },
       );
@@ -221,7 +217,7 @@ export class TieredSessionStore implements SessionStore {
     try {
       await this.cache.delete(pending.map(([, hash]) => hash));
     } catch (error) {
-      this.logger.debug(`evicting ${pending.length} revoked session(s) failed again: ${message(error)}`);
+      this.logger.debug(`evicting ${pending.length} revoked session(s) failed again: ${errorMessage(error)}`);
       this.scheduleRetry();
       return;
     }
