@@ -47,7 +47,8 @@ export class AppModule {
           autoLoadEntities: true,
           migrations: demoMigrations,
           migrationsRun: true,
-          extra: { max: options.poolSize ?? 10 },
+          // A connection attempt to an unreachable database gives up instead of waiting forever.
+          extra: { max: options.poolSize ?? 10, connectionTimeoutMillis: 2_000 },
           retryAttempts: 3,
         }),
         UsersModule,

@@ -1,4 +1,4 @@
-import { ConflictException, Injectable } from '@nestjs/common';
+import { ConflictException, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, type Repository } from 'typeorm';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './passwords.js';
@@ -11,6 +11,29 @@ export interface PublicUser {
 }
 
 const UNIQUE_VIOLATION = '23505';
+const QUERY_TIMEOUT_MS = 2_000;
+
+/**
+ * A users query that fails like the session store does when the database is away: 503 (never
+ * a 500, never a request hanging), a taken email still a 409.
+ */
+async function query<T>(work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work(),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ServiceUnavailableException()), QUERY_TIMEOUT_MS))),
+    ]);
+  } catch (error) {
+    const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
+    if (code === UNIQUE_VIOLATION) throw new ConflictException('That email is already registered.');
+    // Any SQL error means the database answered: a bug, so a 500. No answer at all is a 503.
+    if (code !== undefined && !/^(08|53|57P)/.test(code)) throw error;
+    throw error instanceof ServiceUnavailableException ? error : new ServiceUnavailableException(undefined, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 @Injectable()
 export class UsersService {
@@ -18,24 +41,17 @@ export class UsersService {
 
   async register(email: string, password: string): Promise<PublicUser> {
     const user = this.users.create({ email: email.toLowerCase(), passwordHash: await hashPassword(password) });
-    try {
-      await this.users.insert(user);
-    } catch (error) {
-      if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === UNIQUE_VIOLATION) {
-        throw new ConflictException('That email is already registered.');
-      }
-      throw error;
-    }
+    await query(() => this.users.insert(user));
     return { id: user.id, email: user.email };
   }
 
   async findById(id: string): Promise<PublicUser | null> {
-    return this.users.findOne({ where: { id }, select: { id: true, email: true } });
+    return query(() => this.users.findOne({ where: { id }, select: { id: true, email: true } }));
   }
 
   /** The user for these credentials, or null, in about the same time whether the email exists or not. */
   async checkCredentials(email: string, password: string): Promise<PublicUser | null> {
-    const user = await this.users.findOne({ where: { email: email.toLowerCase() }, select: { id: true, email: true, passwordHash: true } });
+    const user = await query(() => this.users.findOne({ where: { email: email.toLowerCase() }, select: { id: true, email: true, passwordHash: true } }));
     if (!user) return burnPasswordCheck(password).then(() => null);
     return (await verifyPassword(password, user.passwordHash)) ? { id: user.id, email: user.email } : null;
   }

@@ -302,6 +302,15 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     return count;
   }
 
+  /**
+   * Resolves when the session store answers within storeTimeout; otherwise throws
+   * SessionStoreUnavailableException (a 503). For a health check.
+   */
+  async checkStore(): Promise<void> {
+    const ping = this.store.ping?.bind(this.store);
+    if (ping) await this.io('ping', ping);
+  }
+
   /** Live and expired sessions now, for operators. Throws where the store cannot count (Redis). */
   async countSessions(): Promise<{ live: number; expired: number }> {
     const count = this.store.countSessions?.bind(this.store);

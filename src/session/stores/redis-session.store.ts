@@ -381,6 +381,10 @@ export class RedisSessionStore implements SessionStore {
   }
 
   /** The client is the caller's; nothing to release. */
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
   async close(): Promise<void> {}
 
   private async revoke(userId: string, mode: 'one' | 'all', id: string): Promise<StoredSession[]> {

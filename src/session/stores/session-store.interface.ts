@@ -45,6 +45,8 @@ export interface SessionStore {
   withPurgeLock?<T>(work: () => Promise<T>): Promise<T | null>;
   /** Live and expired sessions at `now`, for operators; left out where counting needs a scan. */
   countSessions?(now: Date): Promise<{ live: number; expired: number }>;
+  /** Resolves when the store answers (a health check); rejects otherwise. */
+  ping?(): Promise<void>;
   /** Releases connections the store opened itself (not those it was given). */
   close?(): Promise<void>;
 }

@@ -140,6 +140,11 @@ export class TieredSessionStore implements SessionStore {
     return this.inner.deleteExpired(now, limit);
   }
 
+  // Memcached being away only slows reads down, so health is the store of record's.
+  async ping(): Promise<void> {
+    await this.inner.ping?.();
+  }
+
   // Expired entries age out of memcached by their ttl; the lock and the counts are the inner store's.
   withPurgeLock<T>(work: () => Promise<T>): Promise<T | null> {
     return this.inner.withPurgeLock ? this.inner.withPurgeLock(work) : work();

@@ -144,6 +144,10 @@ export class TypeOrmSessionStore implements SessionStore {
     return { live: Number(row.live), expired: Number(row.expired) };
   }
 
+  async ping(): Promise<void> {
+    await this.dataSource.query('SELECT 1');
+  }
+
   async deleteExpired(now: Date, limit: number): Promise<number> {
     // SKIP LOCKED: rows another purger (or a logout) holds are left for the next batch, not waited on.
     // `= ANY(ARRAY(…))`, not `IN (…)`: IN is planned as a semi-join that reads the whole table on
