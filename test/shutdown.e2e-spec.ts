@@ -68,6 +68,16 @@ describe.each([
 
   it('finishes the request in flight, stops the cron, closes every connection, and returns promptly', async () => {
     const before = handles();
+    // Other processes on this Redis (a benchmark, another app) may hold clients of that name too.
+    const ours = async () => {
+      const redis = new Redis('redis://127.0.0.1:6379');
+      try {
+        return (String(await redis.client('LIST')).match(/name=nestjs-sessions/g) ?? []).length;
+      } finally {
+        redis.disconnect();
+      }
+    };
+    const namedBefore = await ours();
     const app: INestApplication = await NestFactory.create(fixture(db.url, { storage }), new ExpressAdapter(), { logger: false });
     const base = await listen(app);
     const registry = app.get(SchedulerRegistry);
@@ -102,13 +112,7 @@ describe.each([
     } finally {
       await admin.end();
     }
-    const redis = new Redis('redis://127.0.0.1:6379');
-    try {
-      const clients = String(await redis.client('LIST'));
-      expect(clients).not.toMatch(/name=nestjs-sessions/);
-    } finally {
-      redis.disconnect();
-    }
+    expect(await ours()).toBeLessThanOrEqual(namedBefore);
 
     // Nor a socket, server or timer in this process, once the sockets closed above have gone.
     const leftover = () => ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'].filter((kind) => (handles()[kind] ?? 0) > (before[kind] ?? 0));
