@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { generateToken, hashToken, isWellFormedToken, TOKEN_LENGTH } from './session-token.js';
+import { generateToken, hashToken, hashTokenBase64, isWellFormedToken, TOKEN_LENGTH } from './session-token.js';
 
 describe('session tokens', () => {
   it('are 32 random bytes in unpadded base64url, every one well formed and different', () => {
@@ -23,6 +23,8 @@ describe('session tokens', () => {
     const hash = hashToken(token);
     expect(hash).toHaveLength(32);
     expect(hash.equals(createHash('sha256').update(token).digest())).toBe(true);
+    // The cache key is the same digest, spelled in base64.
+    expect(hashTokenBase64(token)).toBe(hash.toString('base64'));
   });
 
   it.each([

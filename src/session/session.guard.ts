@@ -19,6 +19,10 @@ import { SessionService } from './session.service.js';
 @Injectable()
 export class SessionGuard implements CanActivate {
   protected readonly logger = new Logger('SessionGuard');
+  // @Public() per controller class and handler, read once: metadata does not change at run time,
+  // and reading it costs more than the rest of a cache hit. Keyed by class too, because a handler
+  // inherited by two controllers is one function.
+  private readonly publicRoutes = new WeakMap<object, WeakMap<object, boolean>>();
 
   // Explicit tokens: the guard must resolve even where no decorator metadata is emitted (tsx, esbuild).
   constructor(
@@ -48,7 +52,19 @@ export class SessionGuard implements CanActivate {
 
   /** True for routes marked `@Public()`, handler first, then the controller. */
   protected shouldSkip(context: ExecutionContext): boolean {
-    return this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [context.getHandler(), context.getClass()]) === true;
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    if (typeof handler !== 'function' || typeof controller !== 'function') {
+      return this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [handler, controller]) === true;
+    }
+    let handlers = this.publicRoutes.get(controller);
+    if (!handlers) this.publicRoutes.set(controller, (handlers = new WeakMap()));
+    let open = handlers.get(handler);
+    if (open === undefined) {
+      open = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [handler, controller]) === true;
+      handlers.set(handler, open);
+    }
+    return open;
   }
 
   /** The token this request presents; by default the bearer token, else the session cookie. */

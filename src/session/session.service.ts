@@ -7,7 +7,7 @@ import { SessionStoreUnavailableException } from './session.exceptions.js';
 import type { IssuedSession, Session, SessionValidation, UserId } from './session.interfaces.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { type RefusalReason, SessionTelemetry } from './session.telemetry.js';
-import { generateToken, hashToken, isWellFormedToken } from './session-token.js';
+import { generateToken, hashToken, hashTokenBase64, isWellFormedToken } from './session-token.js';
 import { SessionStore, type StoredSession } from './stores/session-store.interface.js';
 import { errorMessage, withTimeout } from './session.utils.js';
 
@@ -119,8 +119,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
    */
   async authenticate(token: unknown): Promise<SessionValidation<TUser> | null> {
     if (!isWellFormedToken(token)) return this.refuse('malformed');
-    const tokenHash = hashToken(token);
-    const key = tokenHash.toString('base64');
+    const key = hashTokenBase64(token);
 
     // A hit costs no I/O, unless the expiry is due to slide: then it goes the way of a miss,
     // which writes the expiry and re-reads the user, once per updateAge.
@@ -134,7 +133,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
 
     let pending = this.inflight.get(key);
     if (!pending) {
-      const current: Promise<Lookup<TUser>> = this.lookup(tokenHash)
+      const current: Promise<Lookup<TUser>> = this.lookup(Buffer.from(key, 'base64'))
         .then((result) => {
           if ('validation' in result && this.inflight.get(key) === current) {
             const { session, user } = result.validation;

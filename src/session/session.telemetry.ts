@@ -12,6 +12,15 @@ interface Emitter {
   emit(event: string, payload: unknown): boolean;
 }
 
+// The counters a validation touches, bound to their labels once: a labelled inc() hashes its
+// labels on every call, and these run on every request.
+interface HotCounters {
+  accepted: Counter.Internal;
+  hit: Counter.Internal;
+  miss: Counter.Internal;
+  refusedCount: Counter.Internal;
+}
+
 interface Metrics {
   created: Counter;
   validated: Counter<'result'>;
@@ -36,6 +45,7 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('SessionModule');
   private emitter?: Emitter;
   private metrics?: Metrics;
+  private hot?: HotCounters;
   private source?: () => Promise<number>;
 
   constructor(@Inject(ModuleRef) private readonly moduleRef: ModuleRef) {}
@@ -48,7 +58,14 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
       // No @nestjs/event-emitter, or no EventEmitterModule.forRoot(): nobody is listening.
     }
     try {
-      this.metrics = createMetrics(await import('prom-client'));
+      const metrics = createMetrics(await import('prom-client'));
+      this.metrics = metrics;
+      this.hot = {
+        accepted: metrics.validated.labels({ result: 'accepted' }),
+        refusedCount: metrics.validated.labels({ result: 'refused' }),
+        hit: metrics.cache.labels({ result: 'hit' }),
+        miss: metrics.cache.labels({ result: 'miss' }),
+      };
     } catch (error) {
       if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') {
         this.logger.warn(`session metrics are off: ${errorMessage(error)}`);
@@ -79,12 +96,15 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
     this.metrics?.created.inc();
   }
   validated(cache: 'hit' | 'miss' | 'off'): void {
-    this.metrics?.validated.inc({ result: 'accepted' });
-    if (cache !== 'off') this.metrics?.cache.inc({ result: cache });
+    const hot = this.hot;
+    if (!hot) return;
+    hot.accepted.inc();
+    if (cache !== 'off') hot[cache].inc();
   }
   refused(reason: RefusalReason): void {
-    this.metrics?.validated.inc({ result: 'refused' });
-    this.metrics?.refused.inc({ reason });
+    if (!this.metrics || !this.hot) return;
+    this.hot.refusedCount.inc();
+    this.metrics.refused.inc({ reason });
   }
   refreshed(): void {
     this.metrics?.refreshed.inc();
