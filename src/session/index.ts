@@ -37,6 +37,7 @@ export {
 } from './session.migration.js';
 export { SessionStore, type NewStoredSession, type StoredSession } from './stores/session-store.interface.js';
 export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm-session.store.js';
+export { EntityUsers } from './stores/entity-users.js';
 export { type InvalidationListener, SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
 export type { SharedSessionCache } from './cache/shared-session-cache.interface.js';
 export { type Duration, parseDuration } from './duration.js';

@@ -38,6 +38,12 @@ describe('resolveSessionOptions', () => {
     });
   });
 
+  it('takes userEntity instead of resolveUser', () => {
+    class User {}
+    expect(resolveSessionOptions({ userEntity: User })).toMatchObject({ userEntity: User, resolveUser: null });
+    expect(resolveSessionOptions({ resolveUser })).toMatchObject({ userEntity: null, resolveUser });
+  });
+
   it('shrinks the default updateAge to half a short maxAge instead of failing', () => {
     expect(resolveSessionOptions({ resolveUser, maxAge: '15m' }).updateAge).toBe(450_000);
   });
@@ -56,7 +62,9 @@ describe('resolveSessionOptions', () => {
     [{ resolveUser, clock: 5 }, 'clock', /expected a function/],
     [{}, 'resolveUser', /got undefined; expected a function from a user id/],
     [{ resolveUser: 'users' }, 'resolveUser', /got "users"/],
-    [{ resolveUser, maxage: '1d' }, 'maxage', /unknown option; the known ones are resolveUser, maxAge/],
+    [{ resolveUser, maxage: '1d' }, 'maxage', /unknown option; the known ones are resolveUser, userEntity, maxAge/],
+    [{ resolveUser, userEntity: class User {} }, 'resolveUser', /got both resolveUser and userEntity; give one/],
+    [{ userEntity: 42 }, 'userEntity', /got 42; expected your TypeORM user entity class/],
     [null, '(options)', /expected an object/],
     [{ resolveUser, storeTimeout: 'soon' }, 'storeTimeout', /got "soon"/],
     [{ resolveUser, bearer: 'yes' }, 'bearer', /expected true or false/],

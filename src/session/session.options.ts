@@ -1,3 +1,4 @@
+import type { EntityTarget } from 'typeorm';
 import { formatDuration, parseDuration } from './duration.js';
 import { SessionOptionsError } from './session.exceptions.js';
 import type { SessionModuleOptions, SessionStorageOptions } from './session.interfaces.js';
@@ -6,7 +7,9 @@ import { DEFAULT_CLEANUP_SCHEDULE, parseCleanupSchedule, ScheduleError } from '.
 
 /** Options after defaults and validation; durations in milliseconds. */
 export interface ResolvedSessionOptions {
-  resolveUser: SessionModuleOptions['resolveUser'];
+  /** Null when `userEntity` is given instead. */
+  resolveUser: SessionModuleOptions['resolveUser'] | null;
+  userEntity: EntityTarget<unknown> | null;
   maxAge: number;
   updateAge: number;
   absoluteMaxAge: number | null;
@@ -37,6 +40,7 @@ const MAX_DURATION_MS = 100 * 365 * 86_400_000;
 
 const KNOWN_OPTIONS = new Set([
   'resolveUser',
+  'userEntity',
   'maxAge',
   'updateAge',
   'absoluteMaxAge',
@@ -89,10 +93,17 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
     }
   }
 
-  if (typeof raw.resolveUser !== 'function') {
+  const userEntity = raw.userEntity ?? null;
+  if (userEntity !== null && typeof userEntity !== 'function' && typeof userEntity !== 'string' && typeof userEntity !== 'object') {
+    throw new SessionOptionsError('userEntity', `got ${show(userEntity)}; expected your TypeORM user entity class, e.g. userEntity: User.`);
+  }
+  if (userEntity !== null && raw.resolveUser !== undefined) {
+    throw new SessionOptionsError('resolveUser', 'got both resolveUser and userEntity; give one: userEntity reads the user with the session in one query, resolveUser loads it any way you like.');
+  }
+  if (userEntity === null && typeof raw.resolveUser !== 'function') {
     throw new SessionOptionsError(
       'resolveUser',
-      `got ${show(raw.resolveUser)}; expected a function from a user id to the user (or null), e.g. (id) => users.findOneBy({ id }).`,
+      `got ${show(raw.resolveUser)}; expected a function from a user id to the user (or null), e.g. (id) => users.findOneBy({ id }), or give userEntity: User instead.`,
     );
   }
 
@@ -144,7 +155,8 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
   }
 
   return {
-    resolveUser: raw.resolveUser,
+    resolveUser: raw.resolveUser ?? null,
+    userEntity,
     maxAge,
     updateAge,
     absoluteMaxAge,

@@ -2,13 +2,14 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type Provider }
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { Cluster, Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
-import { SESSION_OPTIONS } from './session.constants.js';
+import { SESSION_OPTIONS, SESSION_USERS } from './session.constants.js';
 import { SessionOptionsError } from './session.exceptions.js';
 import { SESSION_MODULE_OPTIONS } from './session.module-definition.js';
 import { type ResolvedSessionOptions, resolveSessionOptions } from './session.options.js';
 import { NoopInvalidationBus } from './invalidation/noop-invalidation.bus.js';
 import { SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
 import { SessionStore } from './stores/session-store.interface.js';
+import { EntityUsers } from './stores/entity-users.js';
 import { TypeOrmSessionStore } from './stores/typeorm-session.store.js';
 import { errorMessage, withTimeout } from './session.utils.js';
 
@@ -100,8 +101,9 @@ export class SessionResources implements OnApplicationShutdown {
   }
 }
 
-async function createStore(options: ResolvedSessionOptions, dataSource: DataSource, resources: SessionResources): Promise<SessionStore> {
-  const database = () => new TypeOrmSessionStore(dataSource, { readFromReplicas: options.replication ?? ('replication' in dataSource.options && Boolean(dataSource.options.replication)) });
+async function createStore(options: ResolvedSessionOptions, dataSource: DataSource, resources: SessionResources, users: EntityUsers | null): Promise<SessionStore> {
+  const readFromReplicas = options.replication ?? ('replication' in dataSource.options && Boolean(dataSource.options.replication));
+  const database = () => new TypeOrmSessionStore(dataSource, { readFromReplicas, users: users ?? undefined });
   const storage = options.storage;
   switch (storage.type) {
     case 'database':
@@ -150,6 +152,11 @@ async function createBus(options: ResolvedSessionOptions, dataSource: DataSource
 export const sessionProviders: Provider[] = [
   { provide: SESSION_OPTIONS, useFactory: resolveSessionOptions, inject: [SESSION_MODULE_OPTIONS] },
   SessionResources,
-  { provide: SessionStore, useFactory: createStore, inject: [SESSION_OPTIONS, getDataSourceToken(), SessionResources] },
+  {
+    provide: SESSION_USERS,
+    useFactory: (options: ResolvedSessionOptions, dataSource: DataSource) => (options.userEntity ? new EntityUsers(dataSource, options.userEntity) : null),
+    inject: [SESSION_OPTIONS, getDataSourceToken()],
+  },
+  { provide: SessionStore, useFactory: createStore, inject: [SESSION_OPTIONS, getDataSourceToken(), SessionResources, SESSION_USERS] },
   { provide: SessionInvalidationBus, useFactory: createBus, inject: [SESSION_OPTIONS, getDataSourceToken(), SessionResources] },
 ];

@@ -1,13 +1,14 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import { LocalSessionCache } from './cache/local-session.cache.js';
 import { type InvalidationListener, SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
-import { SESSION_OPTIONS } from './session.constants.js';
+import { SESSION_OPTIONS, SESSION_USERS } from './session.constants.js';
 import { SessionEvents } from './session.events.js';
 import { SessionStoreUnavailableException } from './session.exceptions.js';
 import type { IssuedSession, Session, SessionValidation, UserId } from './session.interfaces.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { type RefusalReason, SessionTelemetry } from './session.telemetry.js';
 import { generateToken, hashToken, hashTokenBase64, isWellFormedToken } from './session-token.js';
+import type { EntityUsers } from './stores/entity-users.js';
 import { SessionStore, type StoredSession } from './stores/session-store.interface.js';
 import { errorMessage, withTimeout } from './session.utils.js';
 
@@ -52,14 +53,19 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   // does not fill the cache.
   private readonly inflight = new Map<string, Promise<Lookup<TUser>>>();
   private readonly cache: LocalSessionCache<TUser> | null;
+  private readonly resolveUser: (userId: string) => unknown;
 
   constructor(
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
     @Inject(SessionStore) private readonly store: SessionStore,
     @Inject(SessionInvalidationBus) private readonly bus: SessionInvalidationBus,
     @Inject(SessionTelemetry) private readonly telemetry: SessionTelemetry,
+    @Optional() @Inject(SESSION_USERS) users?: EntityUsers | null,
   ) {
     this.cache = options.cache ? new LocalSessionCache<TUser>(options.cache.ttl, options.cache.size) : null;
+    const resolveUser = options.resolveUser ?? (users ? (userId: string) => users.findById(userId) : null);
+    if (!resolveUser) throw new TypeError('SessionService: options.userEntity needs the EntityUsers of the module; create the service through SessionModule.');
+    this.resolveUser = resolveUser;
   }
 
   async onModuleInit(): Promise<void> {
@@ -177,15 +183,21 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   }
 
   private async lookup(tokenHash: Buffer): Promise<Lookup<TUser>> {
-    const stored = await this.io('findByTokenHash', () => this.store.findByTokenHash(tokenHash));
-    if (!stored) return { refused: 'unknown' };
+    // Where the store can join the user to the session (userEntity on PostgreSQL), one read
+    // brings both; otherwise the user is resolved after the session.
+    const findWithUser = this.store.findByTokenHashWithUser;
+    const found: { session: StoredSession; user?: unknown } | null = await this.io('findByTokenHash', () =>
+      findWithUser ? findWithUser.call(this.store, tokenHash) : this.store.findByTokenHash(tokenHash).then((session) => session && { session }),
+    );
+    if (!found) return { refused: 'unknown' };
+    const stored = found.session;
     const now = this.options.clock();
     if (now >= this.deadlineOf(stored)) return { refused: 'expired' };
 
     const { due, next, staleBelow } = this.slide(stored.expiresAt.getTime(), stored.createdAt.getTime(), now);
     const [user, refreshed] = await Promise.all([
       // The user lookup is bounded like the store: its database can be down too.
-      this.io('resolveUser', () => this.options.resolveUser(stored.userId)),
+      'user' in found ? found.user : this.io('resolveUser', () => this.resolveUser(stored.userId)),
       due ? this.io('extendExpiry', () => this.store.extendExpiry(stored, new Date(next), new Date(staleBelow), new Date(now))) : false,
     ]);
     if (user === null || user === undefined) return { refused: 'user_not_found' };

@@ -19,6 +19,12 @@ export interface SessionStore {
   create(session: NewStoredSession): Promise<StoredSession>;
   findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null>;
   /**
+   * The session and its user in one read, where the store can join them (the TypeORM store
+   * given the app's user entity); `user` is null when the session's user is gone. A store that
+   * cannot leaves this out, and the service asks `resolveUser` after `findByTokenHash`.
+   */
+  findByTokenHashWithUser?(tokenHash: Buffer): Promise<{ session: StoredSession; user: unknown } | null>;
+  /**
    * Moves a session's expiry to `expiresAt`, but only while it is still below `ifBefore` and
    * after `now`: of many concurrent refreshes, one writes and the rest find nothing to do.
    */

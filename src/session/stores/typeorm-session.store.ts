@@ -1,5 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { SESSIONS_TABLE } from '../session.entity.js';
+import type { EntityUsers } from './entity-users.js';
+import { type PgResult, pgQuery } from './pg-query.js';
 import type { NewStoredSession, SessionStore, StoredSession } from './session-store.interface.js';
 
 interface SessionRow {
@@ -8,11 +10,6 @@ interface SessionRow {
   token: Buffer;
   expires_at: Date;
   created_at: Date;
-}
-
-/** The part of pg's Pool used here. */
-interface PgPool {
-  query(sql: string, params: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
 }
 
 const T = `"${SESSIONS_TABLE}"`;
@@ -38,6 +35,11 @@ export interface TypeOrmSessionStoreOptions {
    * moment ago. Writes and lists always go to the primary. Default false.
    */
   readFromReplicas?: boolean;
+  /**
+   * The app's users, read in the same statement as the session (`findByTokenHashWithUser`).
+   * Without it, that method is left out and the service resolves users itself.
+   */
+  users?: EntityUsers;
 }
 
 /**
@@ -45,33 +47,34 @@ export interface TypeOrmSessionStoreOptions {
  * statement per call, so the hot path is one indexed SELECT and every write is atomic.
  */
 export class TypeOrmSessionStore implements SessionStore {
+  /** See `SessionStore.findByTokenHashWithUser`; there only with `options.users`. */
+  readonly findByTokenHashWithUser?: (tokenHash: Buffer) => Promise<{ session: StoredSession; user: unknown } | null>;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly options: TypeOrmSessionStoreOptions = {},
-  ) {}
+  ) {
+    const users = options.users;
+    if (users) {
+      const sql = `SELECT s.id, s.user_id, s.token, s.expires_at, s.created_at, ${users.selectList('u')} FROM ${T} s ${users.leftJoin('u', 's.user_id')} WHERE s.token = $1`;
+      this.findByTokenHashWithUser = (tokenHash) =>
+        this.findOne(sql, tokenHash, (row) => ({ session: toStored(row), user: users.hydrate(row as unknown as Record<string, unknown>) }));
+    }
+  }
 
-  /**
-   * Runs one statement on the pg pool under the DataSource (a replica's, with `replica`, when
-   * there are replicas). Not through `dataSource.query`: a TypeORM query runner costs about
-   * 15-20 µs of CPU per statement (a runner object, query events, result wrapping) on top of
-   * pg's own, and every statement here is a single one that needs none of it. Statements still
-   * go through the DataSource's logger, as TypeORM's own do.
-   */
-  private async run<R = SessionRow>(sql: string, params: unknown[], replica = false): Promise<{ rows: R[]; rowCount: number }> {
-    const { master, slaves } = this.dataSource.driver as unknown as { master?: PgPool; slaves?: PgPool[] };
-    const pool = replica && slaves && slaves.length > 0 ? slaves[Math.floor(Math.random() * slaves.length)] : master;
-    const logger = this.dataSource.logger;
-    logger.logQuery(sql, params);
-    if (typeof pool?.query !== 'function') {
-      throw new Error('TypeOrmSessionStore: the DataSource has no pg pool; it must be an initialized DataSource of type postgres.');
+  // A read by token hash: on a replica first when configured, then on the primary, since a
+  // replica may not yet have a login made a moment ago.
+  private async findOne<T>(sql: string, tokenHash: Buffer, map: (row: SessionRow) => T): Promise<T | null> {
+    if (this.options.readFromReplicas) {
+      const [row] = (await this.run(sql, [tokenHash], true)).rows;
+      if (row) return map(row);
     }
-    try {
-      const result = await pool.query(sql, params);
-      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
-    } catch (error) {
-      logger.logQueryError(error as Error, sql, params);
-      throw error;
-    }
+    const [row] = await this.rows(sql, [tokenHash]);
+    return row ? map(row) : null;
+  }
+
+  private run<R = SessionRow>(sql: string, params: unknown[], replica = false): Promise<PgResult<R>> {
+    return pgQuery<R>(this.dataSource, sql, params, replica);
   }
 
   private async rows(sql: string, params: unknown[]): Promise<SessionRow[]> {
@@ -89,14 +92,8 @@ export class TypeOrmSessionStore implements SessionStore {
     return toStored(row);
   }
 
-  async findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
-    const sql = `SELECT ${COLUMNS} FROM ${T} WHERE token = $1`;
-    if (this.options.readFromReplicas) {
-      const [row] = (await this.run(sql, [tokenHash], true)).rows;
-      if (row) return toStored(row);
-    }
-    const [row] = await this.rows(sql, [tokenHash]);
-    return row ? toStored(row) : null;
+  findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
+    return this.findOne(`SELECT ${COLUMNS} FROM ${T} WHERE token = $1`, tokenHash, toStored);
   }
 
   async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
