@@ -20,8 +20,11 @@ export const VARIANTS = {
   e: 'SessionGuard, Redis store (cache on)',
   f: 'express-session + connect-redis',
   g: 'floor: sha256 + one pg SELECT JOIN users',
-  // Informational (full runs only): the Redis store without the cache, and the floor on node:http.
+  // Informational (full runs only): the Redis store without the cache, the cache off with
+  // resolveUser instead of userEntity (the user in a second query), and the two baselines without Nest: express-session + connect-pg-simple on a bare Express app, the floor on node:http.
   e0: 'SessionGuard, Redis store, cache off',
+  c2: 'SessionGuard, cache off, resolveUser (two queries)',
+  d0: 'express-session + connect-pg-simple, bare Express',
   g0: 'floor on bare node:http',
 } as const;
 export type Variant = keyof typeof VARIANTS;
@@ -31,11 +34,13 @@ export const SERVER_FILE: Record<Variant, string> = {
   a: 'server-nest.ts',
   b: 'server-nest.ts',
   c: 'server-nest.ts',
+  d: 'server-nest.ts',
   e: 'server-nest.ts',
+  f: 'server-nest.ts',
+  g: 'server-nest.ts',
   e0: 'server-nest.ts',
-  d: 'server-express-session.ts',
-  f: 'server-express-session.ts',
-  g: 'server-floor.ts',
+  c2: 'server-nest.ts',
+  d0: 'server-express-session.ts',
   g0: 'server-floor.ts',
 };
 

@@ -48,7 +48,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const USERS = 1_000;
 const CORE: Variant[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
-const INFORMATIONAL: Variant[] = ['e0', 'g0'];
+const INFORMATIONAL: Variant[] = ['e0', 'c2', 'd0', 'g0'];
 const require = createRequire(import.meta.url);
 
 // ---- arguments --------------------------------------------------------------------------------
@@ -291,6 +291,7 @@ async function logIn(server: Server, users: BenchUser[], connections: number, da
     }
     case 'b':
     case 'c':
+    case 'c2':
     case 'e':
     case 'e0': {
       server.credentials = await Promise.all(
@@ -302,6 +303,7 @@ async function logIn(server: Server, users: BenchUser[], connections: number, da
       break;
     }
     case 'd':
+    case 'd0':
     case 'f': {
       server.credentials = await Promise.all(
         mine.map(async (user) => {
@@ -553,6 +555,10 @@ async function main(): Promise<void> {
     ['a/d (no auth vs express-session + pg; "about 4.8")', ratio('a', 'd')],
     ['g/d (floor vs express-session + pg; "about 2.6")', ratio('g', 'd')],
     ['c/g0 (cache off vs the node:http floor)', ratio('c', 'g0')],
+    ['c2/g (cache off, resolveUser: two queries, vs the floor)', ratio('c2', 'g')],
+    ['c2/d (cache off, resolveUser, vs express-session + pg)', ratio('c2', 'd')],
+    ['b/d0 (cache on vs express-session + pg without Nest)', ratio('b', 'd0')],
+    ['c/d0 (cache off vs express-session + pg without Nest)', ratio('c', 'd0')],
     ['e0/f (Redis store, cache off, vs connect-redis)', ratio('e0', 'f')],
   ].filter(([, n]) => Number.isFinite(n)) as [string, number][];
   if (extraRatios.length) {

@@ -1,24 +1,15 @@
 /**
- * The express-session variants of the HTTP benchmark, one per process, as most Node teams run
- * them: a plain Express app, express-session with the options its README tells you to set
- * (resave: false, saveUninitialized: false; everything else default: the connect.sid cookie,
- * no maxAge, rolling: false), and
- *   d   connect-pg-simple 10 with its defaults (table "session", prune every 15 minutes), on a
- *       pg Pool of POOL_SIZE that the user lookup shares;
- *   f   connect-redis 9 on node-redis 5 (prefix BENCH_REDIS_PREFIX + 'sess:', ttl 1 day default).
- * GET /me loads the user as a real app would, and as the SessionGuard variants do: USER_SQL on
- * PostgreSQL by the id kept in the session. Per request that is the store's get, the user
- * SELECT, and the store's touch (resave: false makes express-session touch an unchanged session
- * on every response: an UPDATE for connect-pg-simple, an EXPIRE for connect-redis).
+ * d0, informational: variant d (express-session + connect-pg-simple, see bench/server-nest.ts)
+ * on a bare Express app instead of Nest: what a team that dropped Nest altogether would run.
+ * express-session with resave: false and saveUninitialized: false, connect-pg-simple 10 with
+ * its defaults, on a pg Pool of POOL_SIZE that the user lookup (USER_SQL) shares.
  * POST /login {"userId"} regenerates the session and stores the user id (the setup route).
  */
 import type { Server } from 'node:http';
 import connectPgSimple from 'connect-pg-simple';
-import { RedisStore } from 'connect-redis';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import session from 'express-session';
 import pg from 'pg';
-import { createClient } from 'redis';
 import { type BenchUser, failChild, POOL_SIZE, requireEnv, serveChild, USER_SQL } from './common.js';
 
 declare module 'express-session' {
@@ -34,21 +25,10 @@ async function main(): Promise<void> {
   pool.on('error', () => undefined);
   const closers: (() => Promise<unknown>)[] = [() => pool.end()];
 
-  let store: session.Store;
-  if (variant === 'd') {
-    const PgStore = connectPgSimple(session);
-    const pgStore = new PgStore({ pool });
-    closers.unshift(async () => pgStore.close());
-    store = pgStore;
-  } else if (variant === 'f') {
-    const client = createClient({ url: requireEnv('REDIS_URL') });
-    client.on('error', () => undefined);
-    await client.connect();
-    closers.unshift(() => client.quit());
-    store = new RedisStore({ client, prefix: `${requireEnv('BENCH_REDIS_PREFIX')}sess:` });
-  } else {
-    throw new Error(`server-express-session: unknown variant ${variant}`);
-  }
+  if (variant !== 'd0') throw new Error(`server-express-session: unknown variant ${variant}`);
+  const PgStore = connectPgSimple(session);
+  const store = new PgStore({ pool });
+  closers.unshift(async () => store.close());
 
   const app = express();
   app.use(session({ store, secret: 'benchmark secret, not a real one', resave: false, saveUninitialized: false }));

@@ -1,15 +1,11 @@
 /**
- * The floor of a database check: what any session check must at least do per request. The
- * bearer token is hashed (sha256) and one pg SELECT reads the session by its hash, joined to its
- * user (FLOOR_SQL), on a pg Pool of POOL_SIZE. No framework beyond the HTTP layer, no expiry
- * slide, no timeout, no metrics.
- *   g   on Express (the HTTP layer every other variant runs on: Nest's adapter, express-session)
- *   g0  on bare node:http (informational: the floor without Express)
- * Tokens are the ones the Nest variant b issues (same sessions table).
+ * g0, informational: the floor of a database check (bench/server-nest.ts, variant g) with no
+ * framework at all, on bare node:http. The bearer token is hashed (sha256) and one pg SELECT
+ * reads the session by its hash, joined to its user (FLOOR_SQL), on a pg Pool of POOL_SIZE.
+ * Tokens are inserted by bench/run.ts (same sessions table).
  */
 import { createHash } from 'node:crypto';
-import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import express from 'express';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import pg from 'pg';
 import { type BenchUser, failChild, FLOOR_SQL, POOL_SIZE, requireEnv, serveChild } from './common.js';
 
@@ -30,37 +26,19 @@ async function main(): Promise<void> {
     return rows[0] ?? null;
   };
 
-  let server: Server;
-  if (variant === 'g') {
-    const app = express();
-    app.get('/me', async (req, res, next) => {
-      try {
-        const user = await check(req.headers.authorization);
-        if (!user) res.status(401).type('json').send(UNAUTHORIZED);
-        else res.json({ id: user.id, email: user.email });
-      } catch (error) {
-        next(error);
-      }
-    });
-    server = await new Promise<Server>((resolve) => {
-      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-    });
-  } else if (variant === 'g0') {
-    const reply = (res: ServerResponse, status: number, body: string) => {
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    };
-    server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
-      if (req.method !== 'GET' || req.url !== '/me') return reply(res, 404, '{"statusCode":404}');
-      check(req.headers.authorization).then(
-        (user) => (user ? reply(res, 200, JSON.stringify({ id: user.id, email: user.email })) : reply(res, 401, UNAUTHORIZED)),
-        () => reply(res, 500, '{"statusCode":500}'),
-      );
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  } else {
-    throw new Error(`server-floor: unknown variant ${variant}`);
-  }
+  if (variant !== 'g0') throw new Error(`server-floor: unknown variant ${variant}`);
+  const reply = (res: ServerResponse, status: number, body: string) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'GET' || req.url !== '/me') return reply(res, 404, '{"statusCode":404}');
+    check(req.headers.authorization).then(
+      (user) => (user ? reply(res, 200, JSON.stringify({ id: user.id, email: user.email })) : reply(res, 401, UNAUTHORIZED)),
+      () => reply(res, 500, '{"statusCode":500}'),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   serveChild(server, () => pool.end());
 }
 

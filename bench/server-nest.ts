@@ -1,40 +1,81 @@
 /**
- * The Nest variants of the HTTP benchmark (a, b, c, e, e0), one per process: NestFactory on the
- * Express adapter, TypeORM on DATABASE_URL (pool of POOL_SIZE), SessionModule.forRoot with
- * resolveUser reading the users table through the app's TypeORM DataSource, cleanup and
- * broadcast off (one instance). GET /me answers {id, email}:
- *   a   no guard (the ceiling: a constant user, no I/O)
- *   b   SessionGuard, cache on (the module's default cache)
- *   c   SessionGuard, cache: false (every request reads the session and the user from PostgreSQL)
+ * The HTTP variants that run "the same route": one Nest app per process, on the Express adapter,
+ * TypeORM on DATABASE_URL (one pg pool of POOL_SIZE, which every query of the variant uses),
+ * GET /me answering {id, email} of the caller. Only how the caller is authenticated differs:
+ *   a   nothing (the ceiling: a constant user, no I/O)
+ *   b   SessionGuard, cache on (the module's defaults)
+ *   c   SessionGuard, cache: false (every request reads the session and its user from PostgreSQL)
+ *   c2  c with resolveUser instead of userEntity: the user in a second query
  *   e   SessionGuard, storage redis (ioredis), cache on
  *   e0  SessionGuard, storage redis, cache: false
- * POST /login {"userId"} creates a session (the setup route; not measured).
+ *   d   express-session + connect-pg-simple 10, both with their defaults but for the two options
+ *       express-session's README says to set (resave: false, saveUninitialized: false), app.use'd
+ *       on the Nest app; the store runs on the same pg pool
+ *   f   express-session + connect-redis 9 on node-redis 5 (prefix BENCH_REDIS_PREFIX + 'sess:')
+ *   g   the floor of a database check: the route hashes the bearer token (sha256) and runs one
+ *       pg SELECT of the session joined to its user (FLOOR_SQL) on the pool, nothing else
+ * The SessionGuard variants are set up as the README recommends: `userEntity` (the bench's users
+ * entity), so a cache miss reads the session and its user in one statement on PostgreSQL, and
+ * the user by primary key after the session on Redis. c2 and the express-session variants load
+ * the user with USER_SQL through TypeORM's DataSource, as an app's resolveUser or passport's
+ * deserializeUser would (express-session keeps only the user id): per request for c2, d and f. express-session touches an unchanged
+ * session on every response (resave: false): an UPDATE for connect-pg-simple, an EXPIRE for
+ * connect-redis. The SessionGuard variants write the expiry at most once per updateAge (1 day).
+ *
+ * POST /login {"userId"} logs in (the setup route; not measured): createSession for the guard
+ * variants (the token in the answer), regenerate + save for express-session (its cookie).
+ * For g, bench/run.ts inserts the sessions itself.
  *
  * Started by bench/run.ts; tsx emits no decorator metadata, hence the explicit @Inject tokens.
  */
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
-import { Body, Controller, Get, HttpCode, Inject, Module, Post, UseGuards, type Type } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Module, Post, Req, UnauthorizedException, UseGuards, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import connectPgSimple from 'connect-pg-simple';
+import { RedisStore } from 'connect-redis';
+import type { Request } from 'express';
+import session from 'express-session';
+import type pg from 'pg';
+import { createClient } from 'redis';
+import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
 import { CurrentUser, SessionGuard, SessionModule, type SessionModuleOptions, SessionService } from '../src/session/index.js';
-import { type BenchUser, failChild, POOL_SIZE, requireEnv, serveChild, USER_SQL } from './common.js';
+import { type BenchUser, failChild, FLOOR_SQL, POOL_SIZE, requireEnv, serveChild, USER_SQL } from './common.js';
 
-const variant = requireEnv('BENCH_VARIANT');
-if (!['a', 'b', 'c', 'e', 'e0'].includes(variant)) failChild(new Error(`server-nest: unknown variant ${variant}`));
-
-const CEILING_USER: BenchUser = { id: '00000000-0000-4000-8000-000000000000', email: 'ceiling@example.com' };
-
-@Controller()
-class GuardedController {
-  @UseGuards(SessionGuard)
-  @Get('me')
-  me(@CurrentUser() user: BenchUser): BenchUser {
-    return { id: user.id, email: user.email };
+declare module 'express-session' {
+  interface SessionData {
+    userId?: string;
   }
 }
+
+const variant = requireEnv('BENCH_VARIANT');
+const GUARDED = ['b', 'c', 'c2', 'e', 'e0'];
+const EXPRESS_SESSION = ['d', 'f'];
+if (![...GUARDED, ...EXPRESS_SESSION, 'a', 'g'].includes(variant)) failChild(new Error(`server-nest: unknown variant ${variant}`));
+
+/** The bench's users table (bench/run.ts creates it), for `userEntity`. */
+@Entity({ name: 'users' })
+class UserEntity implements BenchUser {
+  @PrimaryColumn({ type: 'uuid' })
+  id: string;
+
+  @Column({ type: 'text' })
+  email: string;
+}
+
+const CEILING_USER: BenchUser = { id: '00000000-0000-4000-8000-000000000000', email: 'ceiling@example.com' };
+const BEARER = /^Bearer +(\S+) *$/i;
+
+async function findUser(dataSource: DataSource, id: string): Promise<BenchUser | null> {
+  const [user] = (await dataSource.query(USER_SQL, [id])) as BenchUser[];
+  return user ?? null;
+}
+
+// The pg Pool under TypeORM's DataSource: d's store and g's query share it with the user lookups.
+const poolOf = (dataSource: DataSource) => (dataSource.driver as unknown as { master: pg.Pool }).master;
 
 @Controller()
 class OpenController {
@@ -45,8 +86,14 @@ class OpenController {
 }
 
 @Controller()
-class LoginController {
+class GuardedController {
   constructor(@Inject(SessionService) private readonly sessions: SessionService) {}
+
+  @UseGuards(SessionGuard)
+  @Get('me')
+  me(@CurrentUser() user: BenchUser): BenchUser {
+    return { id: user.id, email: user.email };
+  }
 
   @Post('login')
   @HttpCode(200)
@@ -56,14 +103,52 @@ class LoginController {
   }
 }
 
+@Controller()
+class ExpressSessionController {
+  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+
+  @Get('me')
+  async me(@Req() req: Request): Promise<BenchUser> {
+    const userId = req.session.userId;
+    const user = userId === undefined ? null : await findUser(this.dataSource, userId);
+    if (!user) throw new UnauthorizedException();
+    return { id: user.id, email: user.email };
+  }
+
+  @Post('login')
+  @HttpCode(200)
+  async login(@Req() req: Request, @Body() body: { userId: string }): Promise<{ ok: true }> {
+    await new Promise<void>((resolve, reject) => req.session.regenerate((error) => (error ? reject(error) : resolve())));
+    req.session.userId = String(body.userId);
+    await new Promise<void>((resolve, reject) => req.session.save((error) => (error ? reject(error) : resolve())));
+    return { ok: true };
+  }
+}
+
+@Controller()
+class FloorController {
+  private readonly pool: pg.Pool;
+
+  constructor(@Inject(DataSource) dataSource: DataSource) {
+    this.pool = poolOf(dataSource);
+  }
+
+  @Get('me')
+  async me(@Headers('authorization') authorization: string | undefined): Promise<BenchUser> {
+    const match = authorization === undefined ? null : BEARER.exec(authorization);
+    if (!match) throw new UnauthorizedException();
+    const tokenHash = createHash('sha256').update(match[1], 'ascii').digest();
+    const { rows } = await this.pool.query<BenchUser>(FLOOR_SQL, [tokenHash]);
+    if (!rows[0]) throw new UnauthorizedException();
+    return { id: rows[0].id, email: rows[0].email };
+  }
+}
+
 function sessionOptions(dataSource: DataSource): SessionModuleOptions<BenchUser> {
   const redis = variant === 'e' || variant === 'e0';
   return {
-    resolveUser: async (id) => {
-      const [user] = (await dataSource.query(USER_SQL, [id])) as BenchUser[];
-      return user ?? null;
-    },
-    cache: variant === 'c' || variant === 'e0' ? false : undefined,
+    ...(variant === 'c2' ? { resolveUser: (id: string) => findUser(dataSource, id) } : { userEntity: UserEntity }),
+    cache: variant === 'c' || variant === 'c2' || variant === 'e0' ? false : undefined,
     cookie: { secure: false },
     broadcast: false,
     cleanup: false,
@@ -72,21 +157,47 @@ function sessionOptions(dataSource: DataSource): SessionModuleOptions<BenchUser>
 }
 
 function appModule(): Type<unknown> {
+  const guarded = GUARDED.includes(variant);
+  const controller = guarded ? GuardedController : EXPRESS_SESSION.includes(variant) ? ExpressSessionController : variant === 'g' ? FloorController : OpenController;
   @Module({
     imports: [
-      TypeOrmModule.forRoot({ type: 'postgres', url: requireEnv('DATABASE_URL'), autoLoadEntities: true, poolSize: POOL_SIZE }),
-      SessionModule.forRootAsync({ inject: [getDataSourceToken()], useFactory: sessionOptions }),
+      TypeOrmModule.forRoot({ type: 'postgres', url: requireEnv('DATABASE_URL'), entities: [UserEntity], autoLoadEntities: true, poolSize: POOL_SIZE }),
+      ...(guarded ? [SessionModule.forRootAsync({ inject: [getDataSourceToken()], useFactory: sessionOptions })] : []),
     ],
-    controllers: [variant === 'a' ? OpenController : GuardedController, LoginController],
+    controllers: [controller],
   })
   class BenchAppModule {}
   return BenchAppModule;
 }
 
+/** express-session on the app, with the store of variant d or f; returns what closes the store. */
+async function useExpressSession(app: NestExpressApplication): Promise<() => Promise<unknown>> {
+  let store: session.Store;
+  let close: () => Promise<unknown>;
+  if (variant === 'd') {
+    const PgStore = connectPgSimple(session);
+    const pgStore = new PgStore({ pool: poolOf(app.get(DataSource)) });
+    store = pgStore;
+    close = async () => pgStore.close();
+  } else {
+    const client = createClient({ url: requireEnv('REDIS_URL') });
+    client.on('error', () => undefined);
+    await client.connect();
+    store = new RedisStore({ client, prefix: `${requireEnv('BENCH_REDIS_PREFIX')}sess:` });
+    close = () => client.quit();
+  }
+  app.use(session({ store, secret: 'benchmark secret, not a real one', resave: false, saveUninitialized: false }));
+  return close;
+}
+
 try {
   const app = await NestFactory.create<NestExpressApplication>(appModule(), new ExpressAdapter(), { logger: ['error', 'warn'] });
+  const closeStore = EXPRESS_SESSION.includes(variant) ? await useExpressSession(app) : async () => undefined;
   await app.listen(0, '127.0.0.1');
-  serveChild(app.getHttpServer() as Server, () => app.close());
+  serveChild(app.getHttpServer() as Server, async () => {
+    await closeStore().catch(() => undefined);
+    await app.close();
+  });
 } catch (error) {
   failChild(error);
 }
