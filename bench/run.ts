@@ -2,7 +2,7 @@
  * The benchmark: `npm run bench` (about 10 minutes) or `npm run bench -- --quick` (under a minute).
  *
  *   node --import tsx bench/run.ts [--quick] [--rounds N] [--duration SECONDS] [--connections N]
- *        [--only a,b,c] [--no-service] [--profile b,c] [--json FILE]
+ *        [--only a,b,c | --no-http] [--no-service] [--profile b,c] [--json FILE]
  *
  * On one throwaway PostgreSQL database (created on TEST_DATABASE_URL, default
  * postgres://postgres@127.0.0.1:5432/postgres, dropped at the end) and Redis (REDIS_URL, default
@@ -89,7 +89,7 @@ function parseArgs(argv: string[]): Options {
     for (const v of list) if (!(v in VARIANTS)) throw new Error(`${name}: unknown variant ${v}; known: ${Object.keys(VARIANTS).join(', ')}`);
     return list as Variant[];
   };
-  const known = new Set(['--quick', '--rounds', '--duration', '--connections', '--only', '--no-service', '--profile', '--json']);
+  const known = new Set(['--quick', '--rounds', '--duration', '--connections', '--only', '--no-http', '--no-service', '--profile', '--json']);
   for (const arg of argv) if (arg.startsWith('--') && !known.has(arg)) throw new Error(`unknown option ${arg}; known: ${[...known].join(' ')}`);
   return {
     quick,
@@ -98,7 +98,7 @@ function parseArgs(argv: string[]): Options {
     durationMs: Math.ceil(number('--duration', quick ? 2 : 10, 1)) * 1000,
     warmupMs: quick ? 1_000 : 2_000,
     connections: Math.round(number('--connections', 32, 1)),
-    variants: variantList('--only', quick ? CORE : [...CORE, ...INFORMATIONAL]),
+    variants: argv.includes('--no-http') ? [] : variantList('--only', quick ? CORE : [...CORE, ...INFORMATIONAL]),
     service: !argv.includes('--no-service'),
     profile: variantList('--profile', []),
     json: value('--json'),
@@ -537,20 +537,22 @@ async function main(): Promise<void> {
     `versions: @nestjs/core ${versionOf('@nestjs/core')}, express ${versionOf('express')}, typeorm ${versionOf('typeorm')}, pg ${versionOf('pg')}, ioredis ${versionOf('ioredis')}, ` +
       `express-session ${versionOf('express-session')}, connect-pg-simple ${versionOf('connect-pg-simple')}, connect-redis ${versionOf('connect-redis')}, redis ${versionOf('redis')}, autocannon ${versionOf('autocannon')}`,
   );
-  out.push('');
-  out.push(
-    `HTTP: GET /me -> {id,email}, ${options.connections} connections (one user's session each), ${options.rounds} rounds x ${options.durationMs / 1000} s per variant, interleaved; medians over rounds (ratios: median of the per-round ratios)`,
-  );
-  out.push(
-    table(
-      ['', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'req/s per round'],
-      options.variants.map((v) => {
-        const s = stats.get(v)!;
-        return [v, VARIANTS[v] + (s.bad > 0 ? ` (${s.bad} failed)` : ''), int(s.rps), fixed(s.p50, 0), fixed(s.p99, 0), int(s.cpu), s.rounds.map(int).join(' ')];
-      }),
-      2,
-    ),
-  );
+  if (options.variants.length > 0) {
+    out.push('');
+    out.push(
+      `HTTP: GET /me -> {id,email}, ${options.connections} connections (one user's session each), ${options.rounds} rounds x ${options.durationMs / 1000} s per variant, interleaved; medians over rounds (ratios: median of the per-round ratios)`,
+    );
+    out.push(
+      table(
+        ['', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'req/s per round'],
+        options.variants.map((v) => {
+          const s = stats.get(v)!;
+          return [v, VARIANTS[v] + (s.bad > 0 ? ` (${s.bad} failed)` : ''), int(s.rps), fixed(s.p50, 0), fixed(s.p99, 0), int(s.cpu), s.rounds.map(int).join(' ')];
+        }),
+        2,
+      ),
+    );
+  }
   const extraRatios: [string, number][] = [
     ['a/d (no auth vs express-session + pg; "about 4.8")', ratio('a', 'd')],
     ['g/d (floor vs express-session + pg; "about 2.6")', ratio('g', 'd')],

@@ -334,7 +334,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   private async io<T>(operation: string, work: () => T | Promise<T>): Promise<T> {
     const done = this.telemetry.time(operation);
     try {
-      return await withTimeout(Promise.resolve().then(work), this.options.storeTimeout, operation);
+      return await withTimeout(work, this.options.storeTimeout, operation);
     } catch (error) {
       this.logger.error(`session store failed (${operation}): ${errorMessage(error)}`);
       throw new SessionStoreUnavailableException({ cause: error });

@@ -12,14 +12,10 @@ interface Emitter {
   emit(event: string, payload: unknown): boolean;
 }
 
-// The counters a validation touches, bound to their labels once: a labelled inc() hashes its
-// labels on every call, and these run on every request.
-interface HotCounters {
-  accepted: Counter.Internal;
-  hit: Counter.Internal;
-  miss: Counter.Internal;
-  refusedCount: Counter.Internal;
-}
+// What every accepted validation counts, kept as plain numbers and handed to prom-client when
+// it collects (a scrape): a labelled inc() hashes its labels, and this runs on every request.
+// One tally per process, like the registry the counters live in.
+const tally = { accepted: 0, hit: 0, miss: 0 };
 
 interface Metrics {
   created: Counter;
@@ -45,7 +41,6 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('SessionModule');
   private emitter?: Emitter;
   private metrics?: Metrics;
-  private hot?: HotCounters;
   private source?: () => Promise<number>;
 
   constructor(@Inject(ModuleRef) private readonly moduleRef: ModuleRef) {}
@@ -58,14 +53,7 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
       // No @nestjs/event-emitter, or no EventEmitterModule.forRoot(): nobody is listening.
     }
     try {
-      const metrics = createMetrics(await import('prom-client'));
-      this.metrics = metrics;
-      this.hot = {
-        accepted: metrics.validated.labels({ result: 'accepted' }),
-        refusedCount: metrics.validated.labels({ result: 'refused' }),
-        hit: metrics.cache.labels({ result: 'hit' }),
-        miss: metrics.cache.labels({ result: 'miss' }),
-      };
+      this.metrics = createMetrics(await import('prom-client'));
     } catch (error) {
       if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') {
         this.logger.warn(`session metrics are off: ${errorMessage(error)}`);
@@ -96,15 +84,13 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
     this.metrics?.created.inc();
   }
   validated(cache: 'hit' | 'miss' | 'off'): void {
-    const hot = this.hot;
-    if (!hot) return;
-    hot.accepted.inc();
-    if (cache !== 'off') hot[cache].inc();
+    if (!this.metrics) return;
+    tally.accepted += 1;
+    if (cache !== 'off') tally[cache] += 1;
   }
   refused(reason: RefusalReason): void {
-    if (!this.metrics || !this.hot) return;
-    this.hot.refusedCount.inc();
-    this.metrics.refused.inc({ reason });
+    this.metrics?.validated.inc({ result: 'refused' });
+    this.metrics?.refused.inc({ reason });
   }
   refreshed(): void {
     this.metrics?.refreshed.inc();
@@ -130,12 +116,36 @@ function createMetrics(prom: PromClient): Metrics {
   const once = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     created: once('sessions_created_total', () => new Counter({ name: 'sessions_created_total', help: 'Sessions created (logins).', registers: [registry] })),
-    validated: once('sessions_validated_total', () => new Counter({ name: 'sessions_validated_total', help: 'Session validations, by result (accepted, refused).', labelNames: ['result'], registers: [registry] })),
+    validated: once('sessions_validated_total', () =>
+      new Counter({
+        name: 'sessions_validated_total',
+        help: 'Session validations, by result (accepted, refused).',
+        labelNames: ['result'],
+        registers: [registry],
+        collect() {
+          if (tally.accepted > 0) this.inc({ result: 'accepted' }, tally.accepted);
+          tally.accepted = 0;
+        },
+      }),
+    ),
     refused: once('sessions_refused_total', () => new Counter({ name: 'sessions_refused_total', help: 'Refused session tokens, by reason.', labelNames: ['reason'], registers: [registry] })),
     refreshed: once('sessions_refreshed_total', () => new Counter({ name: 'sessions_refreshed_total', help: 'Sliding-expiry writes.', registers: [registry] })),
     revoked: once('sessions_revoked_total', () => new Counter({ name: 'sessions_revoked_total', help: 'Sessions ended by logout, revocation or rotation.', registers: [registry] })),
     purged: once('sessions_purged_total', () => new Counter({ name: 'sessions_purged_total', help: 'Expired sessions deleted by purges.', registers: [registry] })),
-    cache: once('sessions_cache_total', () => new Counter({ name: 'sessions_cache_total', help: 'Local session cache lookups, by result (hit, miss).', labelNames: ['result'], registers: [registry] })),
+    cache: once('sessions_cache_total', () =>
+      new Counter({
+        name: 'sessions_cache_total',
+        help: 'Local session cache lookups, by result (hit, miss).',
+        labelNames: ['result'],
+        registers: [registry],
+        collect() {
+          if (tally.hit > 0) this.inc({ result: 'hit' }, tally.hit);
+          if (tally.miss > 0) this.inc({ result: 'miss' }, tally.miss);
+          tally.hit = 0;
+          tally.miss = 0;
+        },
+      }),
+    ),
     storeDuration: once('sessions_store_duration_seconds', () =>
       new Histogram({
         name: 'sessions_store_duration_seconds',
