@@ -280,6 +280,14 @@ async function post(port: number, path: string, body: unknown): Promise<Response
   return response;
 }
 
+// One request at a time: a burst would fill the server's pool (POOL_SIZE connections), and
+// eleven full pools at once exceed PostgreSQL's default max_connections of 100.
+async function inSeries<T, R>(items: T[], each: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const item of items) results.push(await each(item));
+  return results;
+}
+
 /** Logs each connection's user in the way the variant does it; checks that GET /me then answers right. */
 async function logIn(server: Server, users: BenchUser[], connections: number, databaseUrl: string): Promise<void> {
   const mine = users.slice(0, connections);
@@ -294,25 +302,21 @@ async function logIn(server: Server, users: BenchUser[], connections: number, da
     case 'c2':
     case 'e':
     case 'e0': {
-      server.credentials = await Promise.all(
-        mine.map(async (user) => {
-          const { token } = (await (await post(server.port, '/login', { userId: user.id })).json()) as { token: string };
-          return { headers: { authorization: `Bearer ${token}` }, user };
-        }),
-      );
+      server.credentials = await inSeries(mine, async (user) => {
+        const { token } = (await (await post(server.port, '/login', { userId: user.id })).json()) as { token: string };
+        return { headers: { authorization: `Bearer ${token}` }, user };
+      });
       break;
     }
     case 'd':
     case 'd0':
     case 'f': {
-      server.credentials = await Promise.all(
-        mine.map(async (user) => {
-          const response = await post(server.port, '/login', { userId: user.id });
-          const cookie = response.headers.getSetCookie().find((c) => c.startsWith('connect.sid='));
-          if (!cookie) throw new Error(`server ${server.variant}: no connect.sid cookie at login`);
-          return { headers: { cookie: cookie.slice(0, cookie.indexOf(';')) }, user };
-        }),
-      );
+      server.credentials = await inSeries(mine, async (user) => {
+        const response = await post(server.port, '/login', { userId: user.id });
+        const cookie = response.headers.getSetCookie().find((c) => c.startsWith('connect.sid='));
+        if (!cookie) throw new Error(`server ${server.variant}: no connect.sid cookie at login`);
+        return { headers: { cookie: cookie.slice(0, cookie.indexOf(';')) }, user };
+      });
       break;
     }
     case 'g':
@@ -335,16 +339,14 @@ async function logIn(server: Server, users: BenchUser[], connections: number, da
     }
   }
   // Every credential gets its own user back; without one, a guarded route refuses.
-  await Promise.all(
-    server.credentials.map(async ({ headers, user }) => {
-      const response = await fetch(`http://127.0.0.1:${server.port}/me`, { headers });
-      const body = (await response.json()) as BenchUser;
-      const expected = server.variant === 'a' ? undefined : user;
-      if (response.status !== 200 || (expected && (body.id !== expected.id || body.email !== expected.email))) {
-        throw new Error(`server ${server.variant}: GET /me answered ${response.status} ${JSON.stringify(body)}, expected ${JSON.stringify(expected ?? '200')}`);
-      }
-    }),
-  );
+  await inSeries(server.credentials, async ({ headers, user }) => {
+    const response = await fetch(`http://127.0.0.1:${server.port}/me`, { headers });
+    const body = (await response.json()) as BenchUser;
+    const expected = server.variant === 'a' ? undefined : user;
+    if (response.status !== 200 || (expected && (body.id !== expected.id || body.email !== expected.email))) {
+      throw new Error(`server ${server.variant}: GET /me answered ${response.status} ${JSON.stringify(body)}, expected ${JSON.stringify(expected ?? '200')}`);
+    }
+  });
   if (server.variant !== 'a') {
     const refused = await fetch(`http://127.0.0.1:${server.port}/me`);
     await refused.arrayBuffer();
