@@ -11,12 +11,14 @@
  * 1. HTTP: every variant (see bench/common.ts) is a server in its own child process serving
  *    GET /me → {id, email} for a logged-in user; autocannon in this process drives one at a time
  *    with a fixed number of connections, each connection a different user's session. The variants
- *    run interleaved: R rounds, each variant once per round, the order rotating by one each round,
- *    after a warm-up of each. Reported: the median over rounds of req/s, p50 and p99 per variant,
+ *    run interleaved: R rounds, each variant once per round in an order of its own, after a
+ *    warm-up of each. Reported: the median over rounds of req/s, p50 and p99 per variant,
  *    and each ratio as the median over rounds of that round's ratio (two variants of one round
  *    ran minutes apart at most, so a machine that gets busier mid-run skews a ratio less).
- *    The order rotates by one each round and is reversed every other round, so no variant
- *    always runs right after the same one (after the PostgreSQL-heavy d, say).
+ *    Each round's order is a shuffle (fixed seeds, so one run's orders are the next run's): a
+ *    rotation would give every variant the same two neighbours in every round, and the one run
+ *    after a PostgreSQL-heavy variant (d's UPDATEs, then autovacuum) would always pay for it.
+ *    A pause between variants (1 s; --quick 0.1 s) lets the machine settle.
  * 2. Service level (bench/service.ts, a child): createSession/s against a raw pg INSERT, a
  *    cache-miss validation against a raw pg SELECT, and the purge of 1,000,000 expired rows
  *    (--quick: 100,000, its time scaled ×10 for the target). Memory per cached session
@@ -406,6 +408,23 @@ async function load(server: Server, connections: number, durationMs: number): Pr
   };
 }
 
+/** `items` in a random order drawn from `seed` (xorshift32, Fisher-Yates): the same seed, the same order. */
+function shuffled<T>(items: T[], seed: number): T[] {
+  const out = [...items];
+  let state = Math.imul(seed, 0x9e3779b1) >>> 0 || 1;
+  const random = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function median(values: number[]): number {
@@ -487,11 +506,9 @@ async function main(): Promise<void> {
 
   const samples = new Map<Variant, Sample[]>(options.variants.map((v) => [v, []]));
   for (let round = 0; round < options.rounds; round++) {
-    const shift = round % servers.length;
-    const rotated = [...servers.slice(shift), ...servers.slice(0, shift)];
-    const order = round % 2 === 1 ? rotated.reverse() : rotated;
+    const order = shuffled(servers, round + 1);
     for (const server of order) {
-      await sleep(options.quick ? 100 : 300);
+      await sleep(options.quick ? 100 : 1_000);
       const sample = await load(server, options.connections, options.durationMs);
       samples.get(server.variant)!.push(sample);
       log(
