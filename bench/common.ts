@@ -54,6 +54,13 @@ export const USER_SQL = 'SELECT id, email FROM users WHERE id = $1';
 export const FLOOR_SQL =
   'SELECT u.id, u.email FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token = $1 AND s.expires_at > now()';
 
+// What the express-session variants keep in the session: the user's id only.
+declare module 'express-session' {
+  interface SessionData {
+    userId?: string;
+  }
+}
+
 export interface BenchUser {
   id: string;
   email: string;

@@ -12,12 +12,6 @@ import session from 'express-session';
 import pg from 'pg';
 import { type BenchUser, failChild, POOL_SIZE, requireEnv, serveChild, USER_SQL } from './common.js';
 
-declare module 'express-session' {
-  interface SessionData {
-    userId?: string;
-  }
-}
-
 const variant = requireEnv('BENCH_VARIANT');
 
 async function main(): Promise<void> {

@@ -45,12 +45,6 @@ import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
 import { CurrentUser, SessionGuard, SessionModule, type SessionModuleOptions, SessionService } from '../src/session/index.js';
 import { type BenchUser, failChild, FLOOR_SQL, POOL_SIZE, requireEnv, serveChild, USER_SQL } from './common.js';
 
-declare module 'express-session' {
-  interface SessionData {
-    userId?: string;
-  }
-}
-
 const variant = requireEnv('BENCH_VARIANT');
 const GUARDED = ['b', 'c', 'c2', 'e', 'e0'];
 const EXPRESS_SESSION = ['d', 'f'];
