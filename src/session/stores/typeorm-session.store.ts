@@ -64,7 +64,7 @@ export class TypeOrmSessionStore implements SessionStore {
 
   // A read by token hash: on a replica first when configured, then on the primary, since a
   // replica may not yet have a login made a moment ago.
-  private async findOne<T>(sql: string, tokenHash: Buffer, map: (row: SessionRow) => T): Promise<T | null> {
+  private async findOne<R>(sql: string, tokenHash: Buffer, map: (row: SessionRow) => R): Promise<R | null> {
     if (this.options.readFromReplicas) {
       const [row] = (await this.run(sql, [tokenHash], true)).rows;
       if (row) return map(row);
