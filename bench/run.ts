@@ -1,5 +1,5 @@
 /**
- * The benchmark: `npm run bench` (about 10 minutes) or `npm run bench -- --quick` (under a minute).
+ * The benchmark: `npm run bench` (about 13 minutes) or `npm run bench -- --quick` (under a minute).
  *
  *   node --import tsx bench/run.ts [--quick] [--rounds N] [--duration SECONDS] [--connections N]
  *        [--only a,b,c | --no-http] [--no-service] [--profile b,c] [--json FILE]
@@ -22,7 +22,8 @@
  * 2. Service level (bench/service.ts, a child): createSession/s against a raw pg INSERT, a
  *    cache-miss validation against a raw pg SELECT, and the purge of 1,000,000 expired rows
  *    (--quick: 100,000, its time scaled ×10 for the target). Memory per cached session
- *    (bench/memory.ts, a child under --expose-gc, 100,000 sessions), run while the servers start.
+ *    (bench/memory.ts, a child under --expose-gc, 100,000 sessions), run while the servers start
+ *    and done before the first round.
  *
  * It prints each target with its measured value and PASS or MISS, and exits 0 either way: a
  * benchmark reports, it does not fail CI. It exits 1 only when it could not measure.
