@@ -126,3 +126,17 @@ export function failChild(error: unknown): void {
   if (process.send) process.send({ type: 'error', message } satisfies ChildMessage, () => process.exit(1));
   else process.exit(1);
 }
+
+/**
+ * Runs a measuring child's `main` and sends its result to the parent as `{ type: 'result' }`
+ * (printed as JSON when the file runs alone), or reports its failure.
+ */
+export async function runChild<T>(main: () => Promise<T>): Promise<void> {
+  try {
+    const result = await main();
+    if (process.send) process.send({ type: 'result', result } satisfies ChildMessage, () => process.exit(0));
+    else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } catch (error) {
+    failChild(error);
+  }
+}

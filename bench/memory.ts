@@ -17,7 +17,7 @@ import { SessionService } from '../src/session/session.service.js';
 import { SessionTelemetry } from '../src/session/session.telemetry.js';
 import { generateToken } from '../src/session/session-token.js';
 import type { SessionStore, StoredSession } from '../src/session/stores/session-store.interface.js';
-import { type ChildMessage, failChild } from './common.js';
+import { runChild } from './common.js';
 
 const ENTRIES = Number(process.env.BENCH_MEMORY_ENTRIES ?? 100_000);
 const BATCH = 1_000;
@@ -88,10 +88,4 @@ async function main(): Promise<MemoryResult> {
   };
 }
 
-try {
-  const result = await main();
-  if (process.send) process.send({ type: 'result', result } satisfies ChildMessage, () => process.exit(0));
-  else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-} catch (error) {
-  failChild(error);
-}
+await runChild(main);

@@ -26,7 +26,7 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { SESSIONS_TABLE, SessionModule, SessionService } from '../src/session/index.js';
-import { type ChildMessage, failChild, type ParentMessage, POOL_SIZE, requireEnv } from './common.js';
+import { type ChildMessage, type ParentMessage, POOL_SIZE, requireEnv, runChild } from './common.js';
 
 export interface ServiceConfig {
   rounds: number;
@@ -231,10 +231,4 @@ async function main(): Promise<ServiceResult> {
 }
 
 process.on('disconnect', () => process.exit(1));
-try {
-  const result = await main();
-  if (process.send) process.send({ type: 'result', result } satisfies ChildMessage, () => process.exit(0));
-  else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-} catch (error) {
-  failChild(error);
-}
+await runChild(main);
