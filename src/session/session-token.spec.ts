@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { generateToken, hashToken, hashTokenBase64, isWellFormedToken, TOKEN_LENGTH } from './session-token.js';
+import {
+  generateBoundToken,
+  generateToken,
+  hashToken,
+  hashTokenBase64,
+  isTokenForUserAgent,
+  isWellFormedToken,
+  normalizeUserAgent,
+  TOKEN_LENGTH,
+  tokenIssuedAt,
+} from './session-token.js';
 
 describe('session tokens', () => {
   it('are 32 random bytes in unpadded base64url, every one well formed and different', () => {
@@ -40,5 +50,39 @@ describe('session tokens', () => {
     ['a Buffer', Buffer.alloc(43, 65)],
   ])('refuses %s', (_label, value) => {
     expect(isWellFormedToken(value)).toBe(false);
+  });
+});
+
+describe('tokens that record their facts', () => {
+  const issuedAt = Date.UTC(2026, 10, 29, 12);
+  const chrome = (version: number) => `Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/${version}.0.0.0 Safari/537.36`;
+
+  it('stay well-formed 43-character tokens, each different', () => {
+    const tokens = Array.from({ length: 500 }, () => generateBoundToken({ issuedAt, userAgent: chrome(120) }));
+    expect(tokens.every(isWellFormedToken)).toBe(true);
+    expect(new Set(tokens).size).toBe(tokens.length);
+  });
+
+  it('know when they were issued; a token without the field reads as unknown', () => {
+    const token = generateBoundToken({ issuedAt });
+    expect(tokenIssuedAt(token, issuedAt)).toBe(issuedAt);
+    // Random bytes where the time would be: far in the future, so not a time at all.
+    const legacy = Buffer.alloc(32, 0xff).toString('base64url');
+    expect(tokenIssuedAt(legacy, issuedAt)).toBeNull();
+  });
+
+  it('match the user agent they were issued for, version numbers aside', () => {
+    const token = generateBoundToken({ issuedAt, userAgent: chrome(120) });
+    expect(isTokenForUserAgent(token, chrome(120))).toBe(true);
+    expect(isTokenForUserAgent(token, chrome(131))).toBe(true);
+    expect(isTokenForUserAgent(token, 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0')).toBe(false);
+    expect(isTokenForUserAgent(token, '')).toBe(false);
+    expect(isTokenForUserAgent(token, undefined)).toBe(false);
+    expect(isTokenForUserAgent(generateBoundToken({ issuedAt, userAgent: '' }), undefined)).toBe(true);
+  });
+
+  it('normalize the agent by dropping digits and extra spaces', () => {
+    expect(normalizeUserAgent(' Foo/1.2.3  (Bar 10) ')).toBe('Foo/.. (Bar )');
+    expect(normalizeUserAgent(null)).toBe('');
   });
 });

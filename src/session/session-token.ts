@@ -1,4 +1,4 @@
-import { hash, randomBytes } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Bytes of CSPRNG output in a session token: 256 bits, past any guessing. */
 export const TOKEN_BYTES = 32;
@@ -32,4 +32,54 @@ export function hashToken(token: string): Buffer {
  */
 export function hashTokenBase64(token: string): string {
   return hash('sha256', token, 'base64');
+}
+
+// Where a token carries its own facts, in the last 10 of its 32 bytes (the first 22 stay
+// random: 176 bits, still past guessing). The stored hash covers all 32, so none of them can
+// be changed without the token ceasing to match its session: they are checked before any I/O
+// and cost no column.
+const AGENT_TAG_AT = 22;
+const ISSUED_AT = 26;
+// Past this much in the future an issue time is not one: the token predates these fields
+// (they were random bytes then).
+const CLOCK_SKEW_MS = 60_000;
+
+/** What a new token records about itself. */
+export interface TokenFacts {
+  /** Epoch ms; the token's own age (rotation, refresh-token access lifetime). */
+  issuedAt: number;
+  /** The client's User-Agent, when sessions are bound to it. */
+  userAgent?: string;
+}
+
+/**
+ * The User-Agent as a session is bound to it: version numbers dropped, so a browser update
+ * keeps its sessions while another browser or system does not.
+ */
+export function normalizeUserAgent(userAgent: string | null | undefined): string {
+  return (userAgent ?? '').replace(/\d+/g, '').replace(/\s+/g, ' ').trim().slice(0, 512);
+}
+
+function agentTag(token: Buffer, userAgent: string | null | undefined): Buffer {
+  return createHash('sha256').update(token.subarray(0, AGENT_TAG_AT)).update(normalizeUserAgent(userAgent)).digest().subarray(0, 4);
+}
+
+/** A new token that records when it was issued and, optionally, for which user agent. */
+export function generateBoundToken(facts: TokenFacts): string {
+  const bytes = randomBytes(TOKEN_BYTES);
+  if (facts.userAgent !== undefined) agentTag(bytes, facts.userAgent).copy(bytes, AGENT_TAG_AT);
+  bytes.writeUIntBE(Math.max(0, Math.floor(facts.issuedAt)), ISSUED_AT, 6);
+  return bytes.toString('base64url');
+}
+
+/** Whether a well-formed token was issued for this user agent (versions aside). */
+export function isTokenForUserAgent(token: string, userAgent: string | null | undefined): boolean {
+  const bytes = Buffer.from(token, 'base64url');
+  return timingSafeEqual(bytes.subarray(AGENT_TAG_AT, ISSUED_AT), agentTag(bytes, userAgent));
+}
+
+/** When a well-formed token was issued (epoch ms), or null for a token that does not record it. */
+export function tokenIssuedAt(token: string, now: number): number | null {
+  const issuedAt = Buffer.from(token, 'base64url').readUIntBE(ISSUED_AT, 6);
+  return issuedAt > now + CLOCK_SKEW_MS ? null : issuedAt;
 }
