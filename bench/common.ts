@@ -26,6 +26,9 @@ export const VARIANTS = {
   c2: 'SessionGuard, cache off, resolveUser (two queries)',
   d0: 'express-session + connect-pg-simple, bare Express',
   g0: 'floor on bare node:http',
+  // Informational (full runs, or --only): b with tokenType 'jwt' (HS256), and with encryption (a JWE).
+  bj: 'SessionGuard, cache on, JWT (HS256)',
+  bx: 'SessionGuard, cache on, JWE (HS256 + A256GCM)',
 } as const;
 export type Variant = keyof typeof VARIANTS;
 
@@ -42,6 +45,8 @@ export const SERVER_FILE: Record<Variant, string> = {
   c2: 'server-nest.ts',
   d0: 'server-express-session.ts',
   g0: 'server-floor.ts',
+  bj: 'server-nest.ts',
+  bx: 'server-nest.ts',
 };
 
 /** Every pg pool in the benchmark (TypeORM's, connect-pg-simple's, the floor's): pg's default. */

@@ -51,7 +51,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const USERS = 1_000;
 const CORE: Variant[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
-const INFORMATIONAL: Variant[] = ['e0', 'c2', 'd0', 'g0'];
+const INFORMATIONAL: Variant[] = ['e0', 'c2', 'd0', 'g0', 'bj', 'bx'];
 const require = createRequire(import.meta.url);
 
 // ---- arguments --------------------------------------------------------------------------------
@@ -301,6 +301,8 @@ async function logIn(server: Server, users: BenchUser[], connections: number, da
       break;
     }
     case 'b':
+    case 'bj':
+    case 'bx':
     case 'c':
     case 'c2':
     case 'e':
@@ -585,6 +587,9 @@ async function main(): Promise<void> {
     ['b/d0 (cache on vs express-session + pg without Nest)', ratio('b', 'd0')],
     ['c/d0 (cache off vs express-session + pg without Nest)', ratio('c', 'd0')],
     ['e0/f (Redis store, cache off, vs connect-redis)', ratio('e0', 'f')],
+    ['bj/b (JWT vs opaque token, cache on)', ratio('bj', 'b')],
+    ['bx/b (JWE vs opaque token, cache on)', ratio('bx', 'b')],
+    ['bj/d (JWT, cache on, vs express-session + pg)', ratio('bj', 'd')],
   ].filter(([, n]) => Number.isFinite(n)) as [string, number][];
   if (extraRatios.length) {
     out.push('');

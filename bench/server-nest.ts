@@ -6,6 +6,8 @@
  *   b   SessionGuard, cache on (the module's defaults)
  *   c   SessionGuard, cache: false (every request reads the session and its user from PostgreSQL)
  *   c2  c with resolveUser instead of userEntity: the user in a second query
+ *   bj  b with tokenType 'jwt' (HS256): the client holds a JWT wrapping the token
+ *   bx  bj with encryption: true (the JWT inside a JWE)
  *   e   SessionGuard, storage redis (ioredis), cache on
  *   e0  SessionGuard, storage redis, cache: false
  *   d   express-session + connect-pg-simple 10, both with their defaults but for the two options
@@ -46,7 +48,8 @@ import { CurrentUser, SessionGuard, SessionModule, type SessionModuleOptions, Se
 import { type BenchUser, failChild, FLOOR_SQL, POOL_SIZE, requireEnv, serveChild, USER_SQL } from './common.js';
 
 const variant = requireEnv('BENCH_VARIANT');
-const GUARDED = ['b', 'c', 'c2', 'e', 'e0'];
+const GUARDED = ['b', 'c', 'c2', 'e', 'e0', 'bj', 'bx'];
+const BENCH_JWT_SECRET = 'benchmark jwt secret, 32 bytes or more, not a real one';
 const EXPRESS_SESSION = ['d', 'f'];
 if (![...GUARDED, ...EXPRESS_SESSION, 'a', 'g'].includes(variant)) failChild(new Error(`server-nest: unknown variant ${variant}`));
 
@@ -147,6 +150,9 @@ function sessionOptions(dataSource: DataSource): SessionModuleOptions<BenchUser>
     broadcast: false,
     cleanup: false,
     storage: redis ? { type: 'redis', url: requireEnv('REDIS_URL'), keyPrefix: requireEnv('BENCH_REDIS_PREFIX') } : undefined,
+    ...(variant === 'bj' || variant === 'bx'
+      ? { tokenType: 'jwt' as const, encryption: variant === 'bx', jwt: { keys: [{ kid: 'bench', secret: BENCH_JWT_SECRET }] } }
+      : {}),
   };
 }
 

@@ -3,7 +3,7 @@ export { SessionModule } from './session.module.js';
 export { SESSION_MODULE_OPTIONS } from './session.module-definition.js';
 export { SessionService, type CreateSessionInput } from './session.service.js';
 export { SessionGuard } from './session.guard.js';
-export { CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public } from './session.decorators.js';
+export { CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public, RequireSession, SESSION_REQUIREMENTS_KEY } from './session.decorators.js';
 export { SessionCookies, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './session.cookies.js';
 export { getRequestSession } from './session.request.js';
 export type { SessionCookieOptions } from './session-cookie.js';
@@ -11,17 +11,22 @@ export type {
   IssuedSession,
   Session,
   SessionCacheOptions,
+  SessionClientInfo,
   SessionModuleOptions,
+  SessionRequirements,
   SessionStorageOptions,
   SessionValidation,
   UserId,
+  ValidatedSession,
 } from './session.interfaces.js';
-export { SessionOptionsError, SessionStoreUnavailableException } from './session.exceptions.js';
+export type { SessionJwtKey, SessionJwtOptions } from './session-jwt.js';
+export { SessionLimitExceededException, SessionOptionsError, SessionStoreUnavailableException } from './session.exceptions.js';
 export {
   SessionEvents,
   type SessionCreatedEvent,
   type SessionDestroyedEvent,
   type SessionRefreshedEvent,
+  type SessionRefreshReusedEvent,
   type SessionRotatedEvent,
   type SessionsPurgedEvent,
   type SessionsRevokedEvent,

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { SESSION_OPTIONS } from './session.constants.js';
-import type { IssuedSession } from './session.interfaces.js';
+import type { IssuedSession, SessionClientInfo } from './session.interfaces.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { readCookies, serializeCookie } from './session-cookie.js';
 import { isWellFormedToken } from './session-token.js';
@@ -20,6 +20,12 @@ export interface PresentedToken {
 }
 
 const BEARER = /^Bearer +(\S+) *$/i;
+// A JWS (three parts) or JWE (five), base64url; the signature is checked later.
+const JWT_SHAPE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2}$|^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}$/;
+
+function looksLikeJwt(value: string): boolean {
+  return value.length <= 4096 && JWT_SHAPE.test(value);
+}
 
 /**
  * Reads the session token from a request and writes the session cookie on a response, on
@@ -42,8 +48,17 @@ export class SessionCookies {
     }
     if (!this.options.cookie) return undefined;
     const values = readCookies(request.headers.cookie, this.options.cookie.name);
-    const token = values.find(isWellFormedToken) ?? values[0];
+    const token = values.find(this.options.tokenType === 'jwt' ? looksLikeJwt : isWellFormedToken) ?? values[0];
     return token === undefined ? undefined : { token, from: 'cookie' };
+  }
+
+  /**
+   * What the service is told of the client behind `request`: its User-Agent, and whether a
+   * renewed token can be sent back (`rotatable`: the token came in a cookie and a response is at hand).
+   */
+  client(request: HttpRequestLike, rotatable: boolean): SessionClientInfo & { rotatable: boolean } {
+    const userAgent = request.headers['user-agent'];
+    return { userAgent: typeof userAgent === 'string' ? userAgent : '', rotatable };
   }
 
   /** Sets the session cookie for a new or rotated session (Max-Age runs to its expiry). */

@@ -1,4 +1,5 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import type { SessionRequirements } from './session.interfaces.js';
 import { getRequestSession } from './session.request.js';
 
 /** Metadata key set by `@Public()`. */
@@ -12,7 +13,27 @@ export const CurrentUser = createParamDecorator((_data: unknown, context: Execut
   return context.switchToHttp().getRequest<{ user?: unknown }>().user;
 });
 
-/** The `Session` the session guard validated for this request: `{ id, userId, expires, createdAt }`. */
+/** Metadata key set by `@RequireSession()`. */
+export const SESSION_REQUIREMENTS_KEY = 'nestjs-sessions:requirements';
+
+/**
+ * What a route (or a whole controller) needs of the session beyond its being live, checked by
+ * `SessionGuard`: `@RequireSession({ permissions: ['admin'] })` answers 403 to a session whose
+ * `resolvePermissions` result lacks one of them. A handler's requirement replaces its
+ * controller's.
+ */
+export const RequireSession = (requirements: SessionRequirements = {}): MethodDecorator & ClassDecorator => {
+  const permissions = requirements?.permissions ?? [];
+  if (!Array.isArray(permissions) || !permissions.every((p) => typeof p === 'string' && p !== '')) {
+    throw new TypeError(`@RequireSession: permissions must be a list of permission names such as ['admin'], got ${JSON.stringify(permissions)}.`);
+  }
+  return SetMetadata(SESSION_REQUIREMENTS_KEY, { permissions: [...permissions] } satisfies SessionRequirements);
+};
+
+/**
+ * The session the guard validated for this request: `{ id, userId, expires, createdAt,
+ * permissions, context }` (a `ValidatedSession`).
+ */
 export const CurrentSession = createParamDecorator((_data: unknown, context: ExecutionContext) => {
   return getRequestSession(context.switchToHttp().getRequest());
 });

@@ -15,6 +15,7 @@ export const SessionEvents = {
   Destroyed: 'session.destroyed',
   AllRevoked: 'session.all-revoked',
   Purged: 'session.purged',
+  RefreshReused: 'session.refresh-reused',
 } as const;
 
 /** `session.created`: a login. */
@@ -35,7 +36,11 @@ export interface SessionRotatedEvent {
 /** `session.destroyed`: one session ended, by its own logout or revoked by id. */
 export interface SessionDestroyedEvent {
   session: Session;
-  reason: 'logout' | 'revoked';
+  /**
+   * `logout`: its own token; `revoked`: by id (or everywhere but one); `evicted`: a login over
+   * `maxSessionsPerUser`; `refresh_reused`: a replayed refresh token revoked its login.
+   */
+  reason: 'logout' | 'revoked' | 'evicted' | 'refresh_reused';
 }
 
 /** `session.all-revoked`: a user's sessions ended at once (all, or all but `keptSessionId`). */
@@ -49,4 +54,15 @@ export interface SessionsRevokedEvent {
 export interface SessionsPurgedEvent {
   count: number;
   durationMs: number;
+}
+
+/**
+ * `session.refresh-reused`: a refresh token we issued was presented after it had been used, so
+ * someone other than its owner holds a copy. The login it belonged to (`revoked`, null when it
+ * had already ended) is revoked; alert on this.
+ */
+export interface SessionRefreshReusedEvent {
+  userId: string;
+  sessionId: string;
+  revoked: Session | null;
 }

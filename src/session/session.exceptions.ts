@@ -1,4 +1,4 @@
-import { ServiceUnavailableException } from '@nestjs/common';
+import { ConflictException, ServiceUnavailableException } from '@nestjs/common';
 
 /** Thrown at startup when a SessionModule option is missing or wrong; the message says how to fix it. */
 export class SessionOptionsError extends Error {
@@ -20,5 +20,15 @@ export class SessionOptionsError extends Error {
 export class SessionStoreUnavailableException extends ServiceUnavailableException {
   constructor(options?: { cause?: unknown }) {
     super(undefined, options);
+  }
+}
+
+/**
+ * A login refused because the user already has `maxSessionsPerUser` live sessions and the
+ * policy is 'refuse'. A 409: the user can end a session elsewhere and try again.
+ */
+export class SessionLimitExceededException extends ConflictException {
+  constructor() {
+    super('Too many sessions');
   }
 }

@@ -1,16 +1,22 @@
-import { type CanActivate, type ExecutionContext, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { SessionCookies, type HttpRequestLike, type PresentedToken } from './session.cookies.js';
-import { IS_PUBLIC_KEY } from './session.decorators.js';
-import type { SessionValidation } from './session.interfaces.js';
+import { IS_PUBLIC_KEY, SESSION_REQUIREMENTS_KEY } from './session.decorators.js';
+import type { SessionRequirements, SessionValidation } from './session.interfaces.js';
 import { setRequestSession } from './session.request.js';
 import { SessionService } from './session.service.js';
+
+interface RouteMetadata {
+  open: boolean;
+  requirements: SessionRequirements | undefined;
+}
 
 /**
  * Lets a request through only with a live session: from the session cookie or
  * `Authorization: Bearer`. Attaches the user (`request.user`, `@CurrentUser()`) and the session
- * (`@CurrentSession()`), and re-sends the cookie when the expiry slid. 401 with a generic body
- * when there is no valid session; 503 when the store fails or times out.
+ * (`@CurrentSession()`), and re-sends the cookie when the expiry slid or the token was renewed.
+ * 401 with a generic body when there is no valid session; 403 when the session lacks a
+ * permission `@RequireSession()` asks for; 503 when the store fails or times out.
  *
  * Per controller with `@UseGuards(SessionGuard)`, or app-wide as an `APP_GUARD` with
  * `@Public()` on the routes that need no session. Extend it and override the protected hooks
@@ -19,10 +25,10 @@ import { SessionService } from './session.service.js';
 @Injectable()
 export class SessionGuard implements CanActivate {
   protected readonly logger = new Logger('SessionGuard');
-  // @Public() per controller class and handler, read once: metadata does not change at run time,
+  // Route metadata per controller class and handler, read once: it does not change at run time,
   // and reading it costs more than the rest of a cache hit. Keyed by class too, because a handler
   // inherited by two controllers is one function.
-  private readonly publicRoutes = new WeakMap<object, WeakMap<object, boolean>>();
+  private readonly routes = new WeakMap<object, WeakMap<object, RouteMetadata>>();
 
   // Explicit tokens: the guard must resolve even where no decorator metadata is emitted (tsx, esbuild).
   constructor(
@@ -40,31 +46,50 @@ export class SessionGuard implements CanActivate {
       this.logger.debug('refused: no session token');
       throw new UnauthorizedException();
     }
-    const validation = await this.sessions.authenticate(presented.token);
+    const fromCookie = presented.from === 'cookie';
+    const validation = await this.sessions.authenticate(presented.token, this.cookies.client(request, fromCookie));
     if (!validation) throw new UnauthorizedException();
     this.attach(request, validation, context);
     // A bearer client manages its own token; only a cookie is re-sent with the new Max-Age.
-    if (validation.refreshed && presented.from === 'cookie') {
-      this.cookies.write(http.getResponse(), { token: presented.token, session: validation.session });
+    if (validation.refreshed && fromCookie) {
+      this.cookies.write(http.getResponse(), { token: validation.renewedToken ?? presented.token, session: validation.session });
     }
+    this.checkRequirements(validation, context);
     return true;
   }
 
   /** True for routes marked `@Public()`, handler first, then the controller. */
   protected shouldSkip(context: ExecutionContext): boolean {
+    return this.route(context).open;
+  }
+
+  /** 403 unless the session has every permission the route's `@RequireSession()` names. */
+  protected checkRequirements(validation: SessionValidation, context: ExecutionContext): void {
+    const required = this.route(context).requirements?.permissions;
+    if (!required?.length) return;
+    const missing = required.filter((permission) => !validation.session.permissions.includes(permission));
+    if (missing.length === 0) return;
+    this.logger.debug(`forbidden: session ${validation.session.id} lacks ${missing.join(', ')}`);
+    throw new ForbiddenException();
+  }
+
+  private route(context: ExecutionContext): RouteMetadata {
     const handler = context.getHandler();
     const controller = context.getClass();
-    if (typeof handler !== 'function' || typeof controller !== 'function') {
-      return this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [handler, controller]) === true;
-    }
-    let handlers = this.publicRoutes.get(controller);
-    if (!handlers) this.publicRoutes.set(controller, (handlers = new WeakMap()));
-    let open = handlers.get(handler);
-    if (open === undefined) {
-      open = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [handler, controller]) === true;
-      handlers.set(handler, open);
-    }
-    return open;
+    if (typeof handler !== 'function' || typeof controller !== 'function') return this.readRoute(handler, controller);
+    let handlers = this.routes.get(controller);
+    if (!handlers) this.routes.set(controller, (handlers = new WeakMap()));
+    let route = handlers.get(handler);
+    if (route === undefined) handlers.set(handler, (route = this.readRoute(handler, controller)));
+    return route;
+  }
+
+  private readRoute(handler: unknown, controller: unknown): RouteMetadata {
+    const targets = [handler, controller] as Parameters<Reflector['getAllAndOverride']>[1];
+    return {
+      open: this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets) === true,
+      requirements: this.reflector.getAllAndOverride<SessionRequirements | undefined>(SESSION_REQUIREMENTS_KEY, targets),
+    };
   }
 
   /** The token this request presents; by default the bearer token, else the session cookie. */

@@ -1,6 +1,7 @@
 import type { EntityTarget } from 'typeorm';
 import type { Duration } from './duration.js';
 import type { SessionCookieOptions } from './session-cookie.js';
+import type { SessionJwtOptions } from './session-jwt.js';
 
 /** A session as the API returns it. The token is never part of it. */
 export interface Session {
@@ -13,18 +14,51 @@ export interface Session {
   createdAt: Date;
 }
 
-/** What `createSession` and `rotateSession` return: the plain token, given out only here. */
+/**
+ * What `createSession`, `rotateSession` and `refresh` return: the tokens, given out only here.
+ * `token` is what the client presents: the opaque token, or the JWT wrapping it.
+ */
 export interface IssuedSession {
   token: string;
+  /** `expires` is when this token ends (with refresh tokens: the short session, not the login). */
   session: Session;
+  /** With `refreshToken` on: the token to trade for a new pair at `refresh()`. */
+  refreshToken?: string;
+  /** With `refreshToken` on: when the refresh token (and so the login) ends unless used. */
+  refreshExpires?: Date;
+}
+
+/** A session as the guard validated it, with what the resolvers gave for its user. */
+export interface ValidatedSession<TContext = unknown> extends Session {
+  /** What `resolvePermissions` returned (empty without it), cached with the session. */
+  permissions: readonly string[];
+  /** What `resolveContext` returned (undefined without it), cached with the session. */
+  context: TContext | undefined;
 }
 
 /** A successful validation: the user, the session, and whether its expiry just slid. */
-export interface SessionValidation<TUser = unknown> {
+export interface SessionValidation<TUser = unknown, TContext = unknown> {
   user: TUser;
-  session: Session;
+  session: ValidatedSession<TContext>;
   /** True when `expires` moved forward: a cookie carrying it should be sent again. */
   refreshed: boolean;
+  /**
+   * The token to send the client instead of the one it presented, when that one should be
+   * replaced: a JWT re-signed with the slid expiry, or the successor of a rotated token.
+   */
+  renewedToken?: string;
+}
+
+/** What the service needs to know of the client, for `bindToUserAgent`. */
+export interface SessionClientInfo {
+  /** The request's User-Agent header ('' or undefined when it has none). */
+  userAgent?: string | null;
+}
+
+/** What `@RequireSession()` asks of a route's session. */
+export interface SessionRequirements {
+  /** Every one of these must be among the session's `permissions`, or the request gets a 403. */
+  permissions?: string[];
 }
 
 /** A user id as the application has it; stored and returned as a string. */
@@ -113,4 +147,61 @@ export interface SessionModuleOptions<TUser = unknown> {
   purgeBatchSize?: number;
   /** The time source, in epoch milliseconds. For tests; default `Date.now`. */
   clock?: () => number;
+  /**
+   * What the client holds. `'opaque'` (the default): 32 random bytes, nothing to read, nothing
+   * to verify but the store. `'jwt'`: the opaque token wrapped in a JWT signed with `jwt.keys`,
+   * so a forged, tampered or expired token is refused without any I/O and a client (or another
+   * service holding the key) can read `sub`, `sid` and `exp`; it is still checked against the
+   * store, so logout and revocation work the same. Needs the `jose` package.
+   */
+  tokenType?: 'opaque' | 'jwt';
+  /** The JWT keys and algorithm, with `tokenType: 'jwt'`. */
+  jwt?: SessionJwtOptions;
+  /**
+   * With `tokenType: 'jwt'`: encrypt the JWT (a JWE, `dir` + A256GCM, key derived from each
+   * key's `secret`), so the client cannot read its claims. Default `false`.
+   */
+  encryption?: boolean;
+  /**
+   * Short sessions renewed by a long refresh token. `maxAge` then is the life of one session
+   * token (default `'15m'`, not slid on use) and `refreshToken.maxAge` the refresh window
+   * (default `'30d'`, slid on each refresh, capped by `absoluteMaxAge`). `refresh()` trades a
+   * refresh token for a new pair and kills the old one; a refresh token presented a second time
+   * revokes the whole login and emits `session.refresh-reused`. `secret` (at least 32 bytes, or a
+   * list newest first) signs refresh tokens; with HS256 JWT keys it may be left out.
+   * Default `false`.
+   */
+  refreshToken?: boolean | { maxAge?: Duration; secret?: string | string[] };
+  /**
+   * When a session token is replaced while its session goes on. `interval`: a cookie session's
+   * token older than this is rotated on its next request (the new cookie rides on the response;
+   * the old token keeps working on that instance for a few seconds, for requests already in
+   * flight). `onPrivilegeChange`: `privilegesChanged(userId, token)` rotates the current token
+   * too. Default `{ interval: false, onPrivilegeChange: true }`.
+   */
+  rotationPolicy?: { interval?: Duration | false; onPrivilegeChange?: boolean };
+  // Method syntax: the resolvers' parameters stay bivariant, so `SessionModuleOptions<User>` (a typed
+  // factory's result) still fits where forRoot takes `SessionModuleOptions`.
+  /**
+   * The user's permissions, checked by `@RequireSession({ permissions })` (403 when one is
+   * missing). Called on a cache miss and cached with the session; call `privilegesChanged()`
+   * after changing them. Default: none.
+   */
+  resolvePermissions?(user: TUser, session: Session): readonly string[] | Promise<readonly string[]>;
+  /**
+   * Anything the app wants at hand with the session (account details, quotas, settings), read
+   * with `@CurrentSession()` as `session.context`. Called and cached like `resolvePermissions`.
+   */
+  resolveContext?(user: TUser, session: Session): unknown;
+  /**
+   * Live sessions per user at most. A number evicts the oldest session at a login over the
+   * limit; `{ max, policy: 'refuse' }` refuses that login instead (a 409). Default: no limit.
+   */
+  maxSessionsPerUser?: number | { max: number; policy?: 'evict-oldest' | 'refuse' };
+  /**
+   * Refuse a session presented by another user agent than the one it was created for (version
+   * numbers aside, so a browser update does not log anyone out). Stops a copied cookie from
+   * working in another browser, not a thief who copies the User-Agent too. Default `false`.
+   */
+  bindToUserAgent?: boolean;
 }

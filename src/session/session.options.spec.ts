@@ -3,6 +3,7 @@ import { resolveSessionOptions } from './session.options.js';
 import type { SessionModuleOptions } from './session.interfaces.js';
 
 const resolveUser = async (id: string) => ({ id });
+const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
 
 function fails(options: unknown): SessionOptionsError {
   try {
@@ -46,6 +47,73 @@ describe('resolveSessionOptions', () => {
 
   it('shrinks the default updateAge to half a short maxAge instead of failing', () => {
     expect(resolveSessionOptions({ resolveUser, maxAge: '15m' }).updateAge).toBe(450_000);
+  });
+
+  it('leaves the issue-9 features off by default', () => {
+    expect(resolveSessionOptions({ resolveUser })).toMatchObject({
+      tokenType: 'opaque',
+      jwt: null,
+      encryption: false,
+      refreshToken: null,
+      rotationPolicy: { interval: null, onPrivilegeChange: true },
+      resolvePermissions: null,
+      resolveContext: null,
+      maxSessionsPerUser: null,
+      bindToUserAgent: false,
+    });
+  });
+
+  it('with refresh tokens, makes maxAge the short life of one session token', () => {
+    const resolved = resolveSessionOptions({ resolveUser, refreshToken: { secret: SECRET } });
+    expect(resolved.maxAge).toBe(900_000);
+    expect(resolved.refreshToken).toMatchObject({ maxAge: 2_592_000_000, keys: [expect.any(Buffer)] });
+    // The JWT keys' secrets serve when no secret of its own is given.
+    const jwt = resolveSessionOptions({ resolveUser, tokenType: 'jwt', jwt: { keys: [{ kid: 'a', secret: SECRET }] }, refreshToken: true });
+    expect(jwt.refreshToken?.keys).toHaveLength(1);
+  });
+
+  it('reads maxSessionsPerUser as a number or { max, policy }', () => {
+    expect(resolveSessionOptions({ resolveUser, maxSessionsPerUser: 3 }).maxSessionsPerUser).toEqual({ max: 3, policy: 'evict-oldest' });
+    expect(resolveSessionOptions({ resolveUser, maxSessionsPerUser: { max: 1, policy: 'refuse' } }).maxSessionsPerUser).toEqual({ max: 1, policy: 'refuse' });
+  });
+
+  it('never puts a secret in an error message', () => {
+    const short = 'short-secret-value';
+    const error = fails({ resolveUser, refreshToken: { secret: short } });
+    expect(error.option).toBe('refreshToken.secret');
+    expect(error.message).toMatch(/got a 18-byte secret; expected at least 32 bytes/);
+    expect(error.message).not.toContain(short);
+  });
+
+  it.each([
+    [{ resolveUser, tokenType: 'paseto' }, 'tokenType', /expected 'opaque' \(the default\) or 'jwt'/],
+    [{ resolveUser, encryption: true }, 'encryption', /needs tokenType: 'jwt'/],
+    [{ resolveUser, encryption: 'yes', tokenType: 'jwt' }, 'encryption', /expected true or false/],
+    [{ resolveUser, jwt: { keys: [] } }, 'jwt', /set tokenType: 'jwt'/],
+    [{ resolveUser, tokenType: 'jwt' }, 'jwt', /./],
+    [{ resolveUser, refreshToken: true }, 'refreshToken.secret', /missing; refresh tokens are signed with a server secret/],
+    [{ resolveUser, refreshToken: 'on' }, 'refreshToken', /expected true, false, or an object/],
+    [{ resolveUser, refreshToken: { secret: SECRET, ttl: '1d' } }, 'refreshToken.ttl', /unknown option; the known ones are maxAge, secret/],
+    [{ resolveUser, refreshToken: { secret: [] } }, 'refreshToken.secret', /got an empty list/],
+    [{ resolveUser, refreshToken: { secret: [SECRET, 'short'] } }, 'refreshToken.secret[1]', /got a 5-byte secret/],
+    [{ resolveUser, refreshToken: { secret: SECRET, maxAge: 'long' } }, 'refreshToken.maxAge', /got "long"/],
+    [{ resolveUser, rotationPolicy: 'hourly' }, 'rotationPolicy', /expected an object/],
+    [{ resolveUser, rotationPolicy: { every: '1h' } }, 'rotationPolicy.every', /known ones are interval, onPrivilegeChange/],
+    [{ resolveUser, rotationPolicy: { onPrivilegeChange: 'yes' } }, 'rotationPolicy.onPrivilegeChange', /expected true or false/],
+    [{ resolveUser, rotationPolicy: { interval: '1h' }, refreshToken: { secret: SECRET } }, 'rotationPolicy.interval', /every refresh already rotates/],
+    [{ resolveUser, rotationPolicy: { interval: '1h' }, cookie: false }, 'rotationPolicy.interval', /only through the cookie/],
+    [{ resolveUser, rotationPolicy: { interval: 'soon' } }, 'rotationPolicy.interval', /got "soon"/],
+    [{ resolveUser, resolvePermissions: ['admin'] }, 'resolvePermissions', /expected a function of the user/],
+    [{ resolveUser, resolveContext: {} }, 'resolveContext', /expected a function of the user/],
+    [{ resolveUser, maxSessionsPerUser: 0 }, 'maxSessionsPerUser', /whole number from 1 to 10000/],
+    [{ resolveUser, maxSessionsPerUser: { max: 2.5 } }, 'maxSessionsPerUser.max', /got 2.5/],
+    [{ resolveUser, maxSessionsPerUser: { max: 2, policy: 'drop' } }, 'maxSessionsPerUser.policy', /'evict-oldest' \(the default/],
+    [{ resolveUser, maxSessionsPerUser: { max: 2, when: 'always' } }, 'maxSessionsPerUser.when', /unknown option/],
+    [{ resolveUser, bindToUserAgent: 'yes' }, 'bindToUserAgent', /expected true or false/],
+  ])('refuses the security options %p, naming %s', (options, option, message) => {
+    const error = fails(options);
+    expect(error.option).toBe(option);
+    expect(error.message).toMatch(message);
   });
 
   it.each([

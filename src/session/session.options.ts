@@ -3,7 +3,9 @@ import { formatDuration, parseDuration } from './duration.js';
 import { SessionOptionsError } from './session.exceptions.js';
 import type { SessionModuleOptions, SessionStorageOptions } from './session.interfaces.js';
 import { COOKIE_NAME, type ResolvedCookieOptions } from './session-cookie.js';
+import { refreshKey } from './session-refresh.js';
 import { DEFAULT_CLEANUP_SCHEDULE, parseCleanupSchedule, ScheduleError } from './session-schedule.js';
+import { type ResolvedJwtOptions, resolveJwtOptions } from './session-jwt.js';
 
 /** Options after defaults and validation; durations in milliseconds. */
 export interface ResolvedSessionOptions {
@@ -24,6 +26,17 @@ export interface ResolvedSessionOptions {
   storeTimeout: number;
   purgeBatchSize: number;
   clock: () => number;
+  tokenType: 'opaque' | 'jwt';
+  /** Null unless tokenType is 'jwt'. */
+  jwt: ResolvedJwtOptions | null;
+  encryption: boolean;
+  /** Null when refresh tokens are off; `maxAge` is the refresh window, `keys` the MAC keys. */
+  refreshToken: { maxAge: number; keys: Buffer[] } | null;
+  rotationPolicy: { interval: number | null; onPrivilegeChange: boolean };
+  resolvePermissions: SessionModuleOptions['resolvePermissions'] | null;
+  resolveContext: SessionModuleOptions['resolveContext'] | null;
+  maxSessionsPerUser: { max: number; policy: 'evict-oldest' | 'refuse' } | null;
+  bindToUserAgent: boolean;
 }
 
 export type ResolvedStorageOptions =
@@ -32,6 +45,10 @@ export type ResolvedStorageOptions =
   | { type: 'memcached'; servers: string; keyPrefix: string; ttl: number };
 
 export const DEFAULT_MAX_AGE = '30d';
+// With refresh tokens, maxAge is the life of one session token: short, since a refresh renews it.
+export const DEFAULT_REFRESH_MAX_AGE = '15m';
+const DEFAULT_REFRESH_WINDOW = '30d';
+const MIN_SECRET_BYTES = 32;
 const DEFAULT_UPDATE_AGE_MS = 86_400_000;
 export const DEFAULT_PURGE_BATCH_SIZE = 5_000;
 
@@ -54,6 +71,15 @@ const KNOWN_OPTIONS = new Set([
   'storeTimeout',
   'purgeBatchSize',
   'clock',
+  'tokenType',
+  'jwt',
+  'encryption',
+  'refreshToken',
+  'rotationPolicy',
+  'resolvePermissions',
+  'resolveContext',
+  'maxSessionsPerUser',
+  'bindToUserAgent',
   // ConfigurableModuleBuilder's extra; harmless if it reaches us.
   'isGlobal',
 ]);
@@ -107,7 +133,22 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
     );
   }
 
-  const maxAge = duration('maxAge', raw.maxAge ?? DEFAULT_MAX_AGE);
+  const tokenType = raw.tokenType ?? 'opaque';
+  if (tokenType !== 'opaque' && tokenType !== 'jwt') {
+    throw new SessionOptionsError('tokenType', `got ${show(raw.tokenType)}; expected 'opaque' (the default) or 'jwt'.`);
+  }
+  const encryption = raw.encryption ?? false;
+  if (typeof encryption !== 'boolean') throw new SessionOptionsError('encryption', `got ${show(raw.encryption)}; expected true or false.`);
+  if (encryption && tokenType !== 'jwt') {
+    throw new SessionOptionsError('encryption', "got true with an opaque token; encryption makes the JWT a JWE, so it needs tokenType: 'jwt' (an opaque token carries nothing to hide).");
+  }
+  if (tokenType !== 'jwt' && raw.jwt !== undefined) {
+    throw new SessionOptionsError('jwt', "got jwt keys with an opaque token; set tokenType: 'jwt' to use them, or leave jwt out.");
+  }
+  const jwt = tokenType === 'jwt' ? resolveJwtOptions(raw.jwt, encryption) : null;
+  const refreshToken = resolveRefreshToken(raw.refreshToken, raw.jwt);
+
+  const maxAge = duration('maxAge', raw.maxAge ?? (refreshToken ? DEFAULT_REFRESH_MAX_AGE : DEFAULT_MAX_AGE));
   // The default step shrinks with a short maxAge, so setting maxAge alone never trips the check below.
   const updateAge = duration('updateAge', raw.updateAge ?? Math.min(DEFAULT_UPDATE_AGE_MS, Math.floor(maxAge / 2)));
   if (updateAge >= maxAge) {
@@ -150,6 +191,16 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
     }
   }
 
+  for (const option of ['resolvePermissions', 'resolveContext'] as const) {
+    if (raw[option] !== undefined && typeof raw[option] !== 'function') {
+      throw new SessionOptionsError(option, `got ${show(raw[option])}; expected a function of the user (and session), called once per session and cached with it.`);
+    }
+  }
+  if (raw.bindToUserAgent !== undefined && typeof raw.bindToUserAgent !== 'boolean') {
+    throw new SessionOptionsError('bindToUserAgent', `got ${show(raw.bindToUserAgent)}; expected true or false.`);
+  }
+  const rotationPolicy = resolveRotationPolicy(raw.rotationPolicy, refreshToken !== null, cookie !== null);
+
   if (raw.clock !== undefined && typeof raw.clock !== 'function') {
     throw new SessionOptionsError('clock', `got ${show(raw.clock)}; expected a function returning epoch milliseconds, like Date.now.`);
   }
@@ -170,7 +221,91 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
     storeTimeout,
     purgeBatchSize,
     clock: raw.clock ?? Date.now,
+    tokenType,
+    jwt,
+    encryption,
+    refreshToken,
+    rotationPolicy,
+    resolvePermissions: raw.resolvePermissions ?? null,
+    resolveContext: raw.resolveContext ?? null,
+    maxSessionsPerUser: resolveSessionLimit(raw.maxSessionsPerUser),
+    bindToUserAgent: raw.bindToUserAgent ?? false,
   };
+}
+
+function secretBytes(option: string, value: unknown): string | Uint8Array {
+  const length = typeof value === 'string' ? Buffer.byteLength(value) : value instanceof Uint8Array ? value.length : -1;
+  if (length < 0) throw new SessionOptionsError(option, `got ${typeof value}; expected a secret string of at least ${MIN_SECRET_BYTES} bytes (openssl rand -base64 48).`);
+  if (length < MIN_SECRET_BYTES) {
+    throw new SessionOptionsError(option, `got a ${length}-byte secret; expected at least ${MIN_SECRET_BYTES} bytes (openssl rand -base64 48).`);
+  }
+  return value as string | Uint8Array;
+}
+
+function resolveRefreshToken(raw: unknown, jwt: unknown): ResolvedSessionOptions['refreshToken'] {
+  if (raw === undefined || raw === false) return null;
+  if (raw !== true && (raw === null || typeof raw !== 'object')) {
+    throw new SessionOptionsError('refreshToken', `got ${show(raw)}; expected true, false, or an object such as { maxAge: '30d', secret: process.env.REFRESH_SECRET }.`);
+  }
+  const options = (raw === true ? {} : raw) as { maxAge?: unknown; secret?: unknown };
+  checkKeys('refreshToken', options, ['maxAge', 'secret']);
+  const maxAge = duration('refreshToken.maxAge', options.maxAge ?? DEFAULT_REFRESH_WINDOW);
+  let secrets: unknown[];
+  if (options.secret !== undefined) {
+    secrets = Array.isArray(options.secret) ? options.secret : [options.secret];
+    if (secrets.length === 0) throw new SessionOptionsError('refreshToken.secret', 'got an empty list; expected a secret, or a list of them newest first (the first signs, all verify).');
+    secrets.forEach((secret, i) => secretBytes(Array.isArray(options.secret) ? `refreshToken.secret[${i}]` : 'refreshToken.secret', secret));
+  } else {
+    // The JWT keys' secrets serve too (through their own derivation), so one secret configures both.
+    const keys = (jwt as { keys?: { secret?: unknown }[] } | undefined)?.keys;
+    secrets = Array.isArray(keys) ? keys.map((key) => key?.secret).filter((secret) => secret !== undefined) : [];
+    if (secrets.length === 0) {
+      throw new SessionOptionsError(
+        'refreshToken.secret',
+        "missing; refresh tokens are signed with a server secret so a forged one cannot pass for a replay. Give refreshToken: { secret } (at least 32 bytes), or use tokenType: 'jwt' with HS256 keys, whose secrets then serve.",
+      );
+    }
+  }
+  return { maxAge, keys: secrets.map((secret) => refreshKey(secret as string | Uint8Array)) };
+}
+
+function resolveRotationPolicy(raw: unknown, refreshTokens: boolean, cookie: boolean): ResolvedSessionOptions['rotationPolicy'] {
+  if (raw === undefined) return { interval: null, onPrivilegeChange: true };
+  if (raw === null || typeof raw !== 'object') {
+    throw new SessionOptionsError('rotationPolicy', `got ${show(raw)}; expected an object such as { interval: '1h', onPrivilegeChange: true }.`);
+  }
+  const policy = raw as { interval?: unknown; onPrivilegeChange?: unknown };
+  checkKeys('rotationPolicy', policy, ['interval', 'onPrivilegeChange']);
+  const onPrivilegeChange = policy.onPrivilegeChange ?? true;
+  if (typeof onPrivilegeChange !== 'boolean') {
+    throw new SessionOptionsError('rotationPolicy.onPrivilegeChange', `got ${show(policy.onPrivilegeChange)}; expected true or false.`);
+  }
+  if (policy.interval === undefined || policy.interval === false) return { interval: null, onPrivilegeChange };
+  if (refreshTokens) {
+    throw new SessionOptionsError('rotationPolicy.interval', 'got an interval with refresh tokens on; every refresh already rotates the session token, so leave interval out (a shorter maxAge rotates more often).');
+  }
+  if (!cookie) {
+    throw new SessionOptionsError('rotationPolicy.interval', 'got an interval with cookie: false; a rotated token reaches the client only through the cookie, so use refreshToken for bearer clients.');
+  }
+  return { interval: duration('rotationPolicy.interval', policy.interval), onPrivilegeChange };
+}
+
+function resolveSessionLimit(raw: unknown): ResolvedSessionOptions['maxSessionsPerUser'] {
+  if (raw === undefined || raw === false) return null;
+  const limit = (typeof raw === 'number' ? { max: raw } : raw) as { max?: unknown; policy?: unknown } | null;
+  if (limit === null || typeof limit !== 'object') {
+    throw new SessionOptionsError('maxSessionsPerUser', `got ${show(raw)}; expected a whole number such as 5, or { max: 5, policy: 'refuse' }.`);
+  }
+  checkKeys('maxSessionsPerUser', limit, ['max', 'policy']);
+  const option = typeof raw === 'number' ? 'maxSessionsPerUser' : 'maxSessionsPerUser.max';
+  if (!Number.isInteger(limit.max) || (limit.max as number) < 1 || (limit.max as number) > 10_000) {
+    throw new SessionOptionsError(option, `got ${show(limit.max)}; expected a whole number from 1 to 10000.`);
+  }
+  const policy = limit.policy ?? 'evict-oldest';
+  if (policy !== 'evict-oldest' && policy !== 'refuse') {
+    throw new SessionOptionsError('maxSessionsPerUser.policy', `got ${show(limit.policy)}; expected 'evict-oldest' (the default: a new login ends the oldest session) or 'refuse' (a login over the limit gets a 409).`);
+  }
+  return { max: limit.max as number, policy };
 }
 
 const COOKIE_KEYS = new Set(['name', 'secure', 'sameSite', 'domain', 'path']);

@@ -1,13 +1,16 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 import { LocalSessionCache } from './cache/local-session.cache.js';
 import { type InvalidationListener, SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
 import { SESSION_OPTIONS, SESSION_USERS } from './session.constants.js';
 import { SessionEvents } from './session.events.js';
-import { SessionStoreUnavailableException } from './session.exceptions.js';
-import type { IssuedSession, Session, SessionValidation, UserId } from './session.interfaces.js';
+import { SessionLimitExceededException, SessionStoreUnavailableException } from './session.exceptions.js';
+import type { IssuedSession, Session, SessionClientInfo, SessionValidation, UserId, ValidatedSession } from './session.interfaces.js';
+import { SessionJwtCodec } from './session-jwt.js';
+import { RefreshTokens } from './session-refresh.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { type RefusalReason, SessionTelemetry } from './session.telemetry.js';
-import { generateToken, hashToken, hashTokenBase64, isWellFormedToken } from './session-token.js';
+import { generateBoundToken, hashToken, hashTokenBase64, isTokenForUserAgent, isWellFormedToken, tokenIssuedAt } from './session-token.js';
 import type { EntityUsers } from './stores/entity-users.js';
 import { SessionStore, type StoredSession } from './stores/session-store.interface.js';
 import { errorMessage, withTimeout } from './session.utils.js';
@@ -15,11 +18,34 @@ import { errorMessage, withTimeout } from './session.utils.js';
 /** Options of `createSession`. */
 export interface CreateSessionInput {
   userId: UserId;
-  /** The first expiry, instead of now + maxAge; still capped by absoluteMaxAge. */
+  /**
+   * The first expiry, instead of now + maxAge (with refresh tokens: of the refresh window);
+   * still capped by absoluteMaxAge.
+   */
   expires?: Date;
+  /** The client's User-Agent header ('' when it has none); required with `bindToUserAgent`. */
+  userAgent?: string | null;
 }
 
 type Lookup<TUser> = { validation: SessionValidation<TUser> } | { refused: RefusalReason };
+
+const NO_PERMISSIONS: readonly string[] = Object.freeze([]);
+// How long a token rotated on schedule still leads to its successor on this instance: long
+// enough for the requests a browser sent before it saw the new cookie.
+const ROTATION_GRACE_MS = 30_000;
+
+function byId(a: StoredSession, b: StoredSession): number {
+  const x = BigInt(a.id);
+  const y = BigInt(b.id);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function checkPermissions(value: unknown): readonly string[] {
+  if (!Array.isArray(value) || !value.every((p) => typeof p === 'string')) {
+    throw new TypeError(`SessionModule option resolvePermissions: returned ${typeof value}; expected an array of permission names such as ['admin'].`);
+  }
+  return Object.freeze([...value]);
+}
 
 const SESSION_ID = /^[1-9]\d{0,18}$/;
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
@@ -54,6 +80,10 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   private readonly inflight = new Map<string, Promise<Lookup<TUser>>>();
   private readonly cache: LocalSessionCache<TUser> | null;
   private readonly resolveUser: (userId: string) => unknown;
+  private readonly jwt: SessionJwtCodec | null;
+  private readonly refreshTokens: RefreshTokens | null;
+  // Tokens rotated on schedule here, to their successors (see ROTATION_GRACE_MS).
+  private readonly successors = new LRUCache<string, string>({ max: 10_000, ttl: ROTATION_GRACE_MS });
 
   constructor(
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
@@ -66,6 +96,8 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     const resolveUser = options.resolveUser ?? (users ? (userId: string) => users.findById(userId) : null);
     if (!resolveUser) throw new TypeError('SessionService: options.userEntity needs the EntityUsers of the module; create the service through SessionModule.');
     this.resolveUser = resolveUser;
+    this.jwt = options.jwt ? new SessionJwtCodec(options.jwt) : null;
+    this.refreshTokens = options.refreshToken ? new RefreshTokens(options.refreshToken.keys) : null;
   }
 
   async onModuleInit(): Promise<void> {
@@ -89,11 +121,24 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     await this.bus.close();
   }
 
-  /** A new session for `userId`; the plain token is returned here and never again. */
+  /**
+   * A new session for `userId`; the token (and refresh token) is returned here and never again.
+   * Over `maxSessionsPerUser`, the oldest session ends, or with policy 'refuse' this throws
+   * SessionLimitExceededException (a 409).
+   */
   async createSession(input: CreateSessionInput): Promise<IssuedSession> {
     const userId = normalizeUserId(input?.userId);
+    const userAgent = input.userAgent ?? undefined;
+    if (this.options.bindToUserAgent && typeof userAgent !== 'string') {
+      throw new TypeError("SessionService.createSession: bindToUserAgent is on, so give userAgent: the request's User-Agent header ('' when it has none).");
+    }
     const now = this.options.clock();
-    let expires = now + this.options.maxAge;
+    const limit = this.options.maxSessionsPerUser;
+    // Cheap refusal first; the count after the insert is the one that decides.
+    if (limit?.policy === 'refuse' && (await this.listUserSessions(userId)).length >= limit.max) {
+      throw new SessionLimitExceededException();
+    }
+    let expires = now + (this.options.refreshToken?.maxAge ?? this.options.maxAge);
     if (input.expires !== undefined) {
       const requested = input.expires instanceof Date ? input.expires.getTime() : NaN;
       if (!(requested > now)) {
@@ -103,49 +148,137 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     }
     if (this.options.absoluteMaxAge !== null) expires = Math.min(expires, now + this.options.absoluteMaxAge);
 
-    const token = generateToken();
+    const token = this.newToken(now, userAgent);
     const stored = await this.io('create', () =>
       this.store.create({ userId, tokenHash: hashToken(token), expiresAt: new Date(expires), createdAt: new Date(now) }),
     );
-    const session = toSession(stored);
+    if (limit) await this.enforceLimit(stored, limit);
     this.telemetry.created();
-    this.telemetry.emit(SessionEvents.Created, { session });
-    return { token, session };
+    this.telemetry.emit(SessionEvents.Created, { session: toSession(stored) });
+    return this.issue(stored, token, now, userAgent);
+  }
+
+  // Counted after the insert, so concurrent logins of one user agree without a lock: ids only
+  // grow, so every instance ranks the same sessions the same way, and the last to count sees
+  // every insert. The newest `max` stay; with more concurrent logins than that, even the one
+  // being made may lose (its token is then dead on arrival, as the oldest of the lot).
+  private async enforceLimit(created: StoredSession, limit: { max: number; policy: 'evict-oldest' | 'refuse' }): Promise<void> {
+    const now = this.options.clock();
+    const live = (await this.io('listByUser', () => this.store.listByUser(created.userId, new Date(now))))
+      .filter((s) => s.id !== created.id && now < this.deadlineOf(s))
+      .concat(created)
+      .sort(byId);
+    if (live.length <= limit.max) return;
+    if (limit.policy === 'refuse') {
+      // The oldest `max` were there first; a newer one is refused.
+      if (live.indexOf(created) < limit.max) return;
+      await this.io('deleteById', () => this.store.deleteById(created.userId, created.id));
+      throw new SessionLimitExceededException();
+    }
+    const removed: StoredSession[] = [];
+    for (const session of live.slice(0, live.length - limit.max)) {
+      const gone = await this.io('deleteById', () => this.store.deleteById(session.userId, session.id));
+      if (gone) removed.push(gone);
+    }
+    await this.forget(removed);
+    for (const session of removed) this.telemetry.emit(SessionEvents.Destroyed, { session: toSession(session), reason: 'evicted' });
+  }
+
+  private newToken(now: number, userAgent: string | undefined): string {
+    return generateBoundToken({ issuedAt: now, userAgent: this.options.bindToUserAgent ? userAgent : undefined });
+  }
+
+  // What the client gets for a session token: the token or its JWT, and with refresh tokens on,
+  // a refresh token naming this token.
+  private async issue(stored: StoredSession, token: string, now: number, userAgent: string | null | undefined): Promise<IssuedSession> {
+    const session = toSession(stored, new Date(this.tokenDeadline(token, stored.expiresAt.getTime(), stored.createdAt.getTime(), now)));
+    const issued: IssuedSession = { token: await this.clientToken(token, session, now), session };
+    if (this.refreshTokens) {
+      const expires = this.deadlineOf(stored);
+      const claim = { sessionId: stored.id, userId: stored.userId, expires, tokenHash: hashToken(token) };
+      issued.refreshToken = this.refreshTokens.issue(claim, this.options.bindToUserAgent ? userAgent : undefined);
+      issued.refreshExpires = new Date(expires);
+    }
+    return issued;
+  }
+
+  private async clientToken(token: string, session: Session, now: number): Promise<string> {
+    if (!this.jwt) return token;
+    return this.jwt.sign({ tok: token, sub: session.userId, sid: session.id, exp: Math.floor(session.expires.getTime() / 1000) }, now);
+  }
+
+  // A token ends with its session; with refresh tokens, also maxAge after it was issued.
+  private tokenDeadline(token: string, expiresAt: number, createdAt: number, now: number): number {
+    const deadline = this.deadline(expiresAt, createdAt);
+    const issuedAt = this.options.refreshToken ? tokenIssuedAt(token, now) : null;
+    return issuedAt === null ? deadline : Math.min(deadline, issuedAt + this.options.maxAge);
+  }
+
+  // The opaque token inside what the client presented (the JWT's `tok`), if it is one of ours
+  // and, when sessions are bound, for this user agent. `now` 0 skips the JWT's expiry, for a
+  // logout, which should work whenever the session is still alive.
+  private async unwrap(presented: unknown, now: number, client: SessionClientInfo | undefined): Promise<{ token: string } | { refused: RefusalReason }> {
+    let token = presented;
+    if (this.jwt) {
+      const claims = await this.jwt.verify(presented, now);
+      if (!claims) return { refused: 'invalid_jwt' };
+      token = claims.tok;
+    }
+    if (!isWellFormedToken(token)) return { refused: 'malformed' };
+    if (this.options.bindToUserAgent && !isTokenForUserAgent(token, client?.userAgent)) return { refused: 'user_agent' };
+    return { token };
   }
 
   /** The user of a live session, or null; slides the expiry. Never throws for a bad token. */
-  async validateSession(token: unknown): Promise<TUser | null> {
-    return (await this.authenticate(token))?.user ?? null;
+  async validateSession(token: unknown, client?: SessionClientInfo): Promise<TUser | null> {
+    return (await this.authenticate(token, client))?.user ?? null;
   }
 
   /**
    * Like `validateSession`, with the session and whether its expiry slid (so a cookie can be
    * re-sent). Null for a malformed, unknown, expired or orphaned token; throws only when the
    * store fails or exceeds storeTimeout (SessionStoreUnavailableException, a 503).
+   *
+   * `client.userAgent` is checked with `bindToUserAgent`. `client.rotatable` says a new token
+   * can reach the client (it came in a cookie): with `rotationPolicy.interval`, a token that old
+   * is then rotated and the new one returned as `renewedToken`.
    */
-  async authenticate(token: unknown): Promise<SessionValidation<TUser> | null> {
+  async authenticate(presented: unknown, client?: SessionClientInfo & { rotatable?: boolean }): Promise<SessionValidation<TUser> | null> {
+    const now = this.options.clock();
+    const unwrapped = this.jwt || this.options.bindToUserAgent ? await this.unwrap(presented, now, client) : null;
+    if (unwrapped && 'refused' in unwrapped) return this.refuse(unwrapped.refused);
+    const token = unwrapped ? unwrapped.token : presented;
     if (!isWellFormedToken(token)) return this.refuse('malformed');
+    if (this.options.refreshToken && now >= this.tokenDeadline(token, Infinity, Infinity, now)) return this.refuse('expired');
     const key = hashTokenBase64(token);
+
+    const successor = this.options.rotationPolicy.interval === null ? undefined : this.successors.get(key);
+    if (successor !== undefined) {
+      const validation = await this.authenticate(successor, { ...client, rotatable: false });
+      return validation && { ...validation, refreshed: true, renewedToken: successor };
+    }
 
     // A hit costs no I/O, unless the expiry is due to slide: then it goes the way of a miss,
     // which writes the expiry and re-reads the user, once per updateAge.
-    const now = this.options.clock();
     const cached = this.cache?.get(key, now);
     if (cached && !this.slide(cached.expiresAt, cached.createdAt, now).due) {
       this.telemetry.validated('hit');
-      const session = { id: cached.id, userId: cached.userId, expires: new Date(cached.expiresAt), createdAt: new Date(cached.createdAt) };
-      return { user: cached.user, session, refreshed: false };
+      const { id, userId, permissions, context } = cached;
+      const session = { id, userId, expires: new Date(cached.expiresAt), createdAt: new Date(cached.createdAt), permissions, context };
+      const validation = { user: cached.user, session, refreshed: false };
+      return this.rotates(client) ? this.rotateIfDue(token, key, validation, now, client!) : validation;
     }
 
     let pending = this.inflight.get(key);
     if (!pending) {
-      const current: Promise<Lookup<TUser>> = this.lookup(Buffer.from(key, 'base64'))
+      const current: Promise<Lookup<TUser>> = this.lookup(token, Buffer.from(key, 'base64'))
         .then((result) => {
           if ('validation' in result && this.inflight.get(key) === current) {
             const { session, user } = result.validation;
             const expiresAt = session.expires.getTime();
             const createdAt = session.createdAt.getTime();
-            this.cache?.set(key, { id: session.id, userId: session.userId, expiresAt, createdAt, user }, this.options.clock(), this.deadline(expiresAt, createdAt));
+            const { id, userId, permissions, context } = session;
+            this.cache?.set(key, { id, userId, expiresAt, createdAt, user, permissions, context }, this.options.clock(), this.deadline(expiresAt, createdAt));
           }
           return result;
         })
@@ -158,7 +291,32 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     const result = await pending;
     if ('refused' in result) return this.refuse(result.refused);
     this.telemetry.validated(this.cache ? 'miss' : 'off');
-    return result.validation;
+    let validation = result.validation;
+    // A JWT carries the expiry it was signed with: when the session slid, the client needs a new one.
+    if (validation.refreshed && this.jwt) validation = { ...validation, renewedToken: await this.clientToken(token, validation.session, now) };
+    return this.rotates(client) ? this.rotateIfDue(token, key, validation, now, client!) : validation;
+  }
+
+  private rotates(client: { rotatable?: boolean } | undefined): boolean {
+    return this.options.rotationPolicy.interval !== null && client?.rotatable === true;
+  }
+
+  private async rotateIfDue(
+    token: string,
+    key: string,
+    validation: SessionValidation<TUser>,
+    now: number,
+    client: SessionClientInfo,
+  ): Promise<SessionValidation<TUser>> {
+    const issuedAt = tokenIssuedAt(token, now);
+    if (issuedAt !== null && now - issuedAt < this.options.rotationPolicy.interval!) return validation;
+    const issued = await this.rotate(token, now, client.userAgent);
+    // Of concurrent requests with the old token, one rotates; the others find its successor.
+    const renewedToken = issued?.token ?? this.successors.get(key);
+    if (renewedToken === undefined) return validation;
+    if (issued) this.successors.set(key, issued.token);
+    const expires = issued?.session.expires ?? validation.session.expires;
+    return { ...validation, session: { ...validation.session, expires }, refreshed: true, renewedToken };
   }
 
   private refuse(reason: RefusalReason): null {
@@ -170,6 +328,8 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   // The expiry slides once it would move by at least updateAge (its last write is that old),
   // and once more to land exactly on the absolute cap, so an active session lives to the cap.
   private slide(expiresAt: number, createdAt: number, now: number): { due: boolean; next: number; staleBelow: number } {
+    // With refresh tokens a login's window moves on refresh, not on use.
+    if (this.options.refreshToken) return { due: false, next: expiresAt, staleBelow: expiresAt };
     const cap = this.capOf(createdAt);
     const next = Math.min(now + this.options.maxAge, cap);
     const atCap = next === cap;
@@ -182,7 +342,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     };
   }
 
-  private async lookup(tokenHash: Buffer): Promise<Lookup<TUser>> {
+  private async lookup(token: string, tokenHash: Buffer): Promise<Lookup<TUser>> {
     // Where the store can join the user to the session (userEntity on PostgreSQL), one read
     // brings both; otherwise the user is resolved after the session.
     const findWithUser = this.store.findByTokenHashWithUser;
@@ -201,17 +361,26 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
       due ? this.io('extendExpiry', () => this.store.extendExpiry(stored, new Date(next), new Date(staleBelow), new Date(now))) : false,
     ]);
     if (user === null || user === undefined) return { refused: 'user_not_found' };
-    const session = toSession(stored, refreshed ? new Date(next) : stored.expiresAt);
+    const expiresAt = refreshed ? next : stored.expiresAt.getTime();
+    const base = toSession(stored, new Date(this.tokenDeadline(token, expiresAt, stored.createdAt.getTime(), now)));
     if (refreshed) {
       this.telemetry.refreshed();
-      this.telemetry.emit(SessionEvents.Refreshed, { session });
+      this.telemetry.emit(SessionEvents.Refreshed, { session: base });
     }
+    const { resolvePermissions, resolveContext } = this.options;
+    const [permissions, context] = await Promise.all([
+      resolvePermissions ? this.io('resolvePermissions', () => resolvePermissions(user, base)).then(checkPermissions) : NO_PERMISSIONS,
+      resolveContext ? this.io('resolveContext', () => resolveContext(user, base)) : undefined,
+    ]);
+    const session: ValidatedSession = { ...base, permissions, context };
     return { validation: { user: user as TUser, session, refreshed } };
   }
 
   /** Logs a token out. Idempotent: true if a session was removed, false otherwise. */
-  async destroySession(token: unknown): Promise<boolean> {
-    if (!isWellFormedToken(token)) return false;
+  async destroySession(presented: unknown, client?: SessionClientInfo): Promise<boolean> {
+    const unwrapped = await this.unwrap(presented, 0, client);
+    if ('refused' in unwrapped) return false;
+    const { token } = unwrapped;
     const removed = await this.io('deleteByTokenHash', () => this.store.deleteByTokenHash(hashToken(token)));
     if (!removed) return false;
     await this.forget([removed]);
@@ -260,10 +429,63 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
    * Keeps the session's id, creation time and expiry. Null if the token is not a live session;
    * of two concurrent rotations of one token, one wins.
    */
-  async rotateSession(token: unknown): Promise<IssuedSession | null> {
-    if (!isWellFormedToken(token)) return null;
-    const next = generateToken();
+  async rotateSession(presented: unknown, client?: SessionClientInfo): Promise<IssuedSession | null> {
     const now = this.options.clock();
+    const unwrapped = await this.unwrap(presented, now, client);
+    if ('refused' in unwrapped) return null;
+    return this.rotate(unwrapped.token, now, client?.userAgent);
+  }
+
+  /**
+   * Trades a refresh token for a new session token and refresh token, and kills both old ones.
+   * Null for a refresh token that is malformed, forged, expired, from another user agent (with
+   * `bindToUserAgent`) or already used. One already used was copied: the login it belongs to is
+   * revoked on every instance and `session.refresh-reused` fires.
+   */
+  async refresh(refreshToken: unknown, client?: SessionClientInfo): Promise<IssuedSession | null> {
+    if (!this.refreshTokens) throw new TypeError('SessionService.refresh: refresh tokens are off; set the refreshToken option.');
+    const now = this.options.clock();
+    const claim = this.refreshTokens.read(refreshToken, this.options.bindToUserAgent ? client?.userAgent : undefined);
+    if (!claim) return this.refuse(this.options.bindToUserAgent ? 'user_agent' : 'malformed');
+    if (now >= claim.expires) return this.refuse('expired');
+    const next = this.newToken(now, client?.userAgent ?? undefined);
+    const stored = await this.io('replaceTokenHash', () => this.store.replaceTokenHash(claim.tokenHash, hashToken(next), new Date(now)));
+    if (!stored || stored.id !== claim.sessionId) {
+      // Ours (the MAC holds) yet no longer current: it was used before, by its owner or a thief.
+      const revoked = await this.io('deleteById', () => this.store.deleteById(claim.userId, claim.sessionId));
+      if (revoked) {
+        await this.forget([revoked]);
+        this.telemetry.emit(SessionEvents.Destroyed, { session: toSession(revoked), reason: 'refresh_reused' });
+      }
+      this.logger.warn(`refresh token of session ${claim.sessionId} (user ${claim.userId}) used twice; ${revoked ? 'session revoked' : 'session already ended'}`);
+      this.telemetry.emit(SessionEvents.RefreshReused, { userId: claim.userId, sessionId: claim.sessionId, revoked: revoked && toSession(revoked) });
+      return this.refuse('refresh_reused');
+    }
+    await this.forget([{ ...stored, tokenHash: claim.tokenHash }], false);
+    const window = Math.min(now + this.options.refreshToken!.maxAge, this.capOf(stored.createdAt.getTime()));
+    const slid = window > stored.expiresAt.getTime() && (await this.io('extendExpiry', () => this.store.extendExpiry(stored, new Date(window), new Date(window), new Date(now))));
+    const current = slid ? { ...stored, expiresAt: new Date(window) } : stored;
+    this.telemetry.emit(SessionEvents.Rotated, { session: toSession(current) });
+    return this.issue(current, next, now, client?.userAgent);
+  }
+
+  /**
+   * Call after changing a user's permissions or context: every instance drops that user's cached
+   * sessions, so each re-resolves them on its next request. With `token` (the session that made
+   * the change) and `rotationPolicy.onPrivilegeChange` (the default), that session also gets a
+   * new token, returned for the app to hand over (`SessionCookies.write` for a cookie); null
+   * otherwise.
+   */
+  async privilegesChanged(userId: UserId, token?: unknown, client?: SessionClientInfo): Promise<IssuedSession | null> {
+    const id = normalizeUserId(userId);
+    const sessions = await this.io('listByUser', () => this.store.listByUser(id, new Date(this.options.clock())));
+    await this.forget(sessions, false);
+    if (token === undefined || !this.options.rotationPolicy.onPrivilegeChange) return null;
+    return this.rotateSession(token, client);
+  }
+
+  private async rotate(token: string, now: number, userAgent: string | null | undefined): Promise<IssuedSession | null> {
+    const next = this.newToken(now, userAgent ?? undefined);
     const oldHash = hashToken(token);
     const stored = await this.io('replaceTokenHash', () => this.store.replaceTokenHash(oldHash, hashToken(next), new Date(now)));
     if (!stored) {
@@ -272,9 +494,8 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     }
     await this.forget([{ ...stored, tokenHash: oldHash }], false);
     if (now >= this.deadlineOf(stored)) return null;
-    const session = toSession(stored);
-    this.telemetry.emit(SessionEvents.Rotated, { session });
-    return { token: next, session };
+    this.telemetry.emit(SessionEvents.Rotated, { session: toSession(stored) });
+    return this.issue(stored, next, now, userAgent);
   }
 
   /** A user's live sessions, newest first. */

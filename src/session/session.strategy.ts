@@ -39,12 +39,13 @@ export class SessionStrategy extends PassportStrategy(RequestStrategy, 'session'
   async validate(request: HttpRequestLike & { res?: object }): Promise<unknown> {
     const presented = this.cookies.readToken(request);
     if (!presented) return null;
-    const validation = await this.sessions.authenticate(presented.token);
+    const canWrite = presented.from === 'cookie' && request.res !== undefined;
+    const validation = await this.sessions.authenticate(presented.token, this.cookies.client(request, canWrite));
     if (!validation) return null;
     setRequestSession(request, validation.session);
     // Passport sees only the request; Express links the response to it, so the cookie can slide.
-    if (validation.refreshed && presented.from === 'cookie' && request.res) {
-      this.cookies.write(request.res, { token: presented.token, session: validation.session });
+    if (validation.refreshed && canWrite) {
+      this.cookies.write(request.res!, { token: validation.renewedToken ?? presented.token, session: validation.session });
     }
     return validation.user;
   }

@@ -12,6 +12,9 @@ export interface CachedSession<TUser = unknown> {
   /** Epoch ms. */
   createdAt: number;
   user: TUser;
+  /** What resolvePermissions and resolveContext gave for this session. */
+  permissions: readonly string[];
+  context: unknown;
   /** Epoch ms (on the service's clock) after which the entry is not used: ttl or the session's end. */
   until: number;
 }
