@@ -231,8 +231,9 @@ describe("tokenType: 'jwt' (HS256)", () => {
     expect((await me(f, token)).status).toBe(200);
   });
 
-  it('refuses an expired JWT before any I/O', async () => {
+  it('refuses an expired JWT before any I/O, even one that passed a moment before', async () => {
     const { token, session } = await f.login(await f.createUser());
+    expect((await me(f, token)).status).toBe(200);
     clock.set(Date.parse(session.expires) + 1_000);
     try {
       resetCalls(f.storeCalls);

@@ -6,7 +6,7 @@ import { SESSION_OPTIONS, SESSION_USERS } from './session.constants.js';
 import { SessionEvents } from './session.events.js';
 import { SessionLimitExceededException, SessionStoreUnavailableException } from './session.exceptions.js';
 import type { IssuedSession, Session, SessionClientInfo, SessionValidation, UserId, ValidatedSession } from './session.interfaces.js';
-import { SessionJwtCodec } from './session-jwt.js';
+import { type SessionJwtClaims, SessionJwtCodec } from './session-jwt.js';
 import { RefreshTokens } from './session-refresh.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { type RefusalReason, SessionTelemetry } from './session.telemetry.js';
@@ -81,6 +81,10 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   private readonly cache: LocalSessionCache<TUser> | null;
   private readonly resolveUser: (userId: string) => unknown;
   private readonly jwt: SessionJwtCodec | null;
+  // JWTs whose signature (or JWE tag) already checked out here, by their exact text: that
+  // never stops being true, so a repeat costs a map lookup instead of a signature check (the
+  // expiry is still checked each time, and the session against the cache or store).
+  private readonly verifiedJwts: LRUCache<string, SessionJwtClaims> | null;
   private readonly refreshTokens: RefreshTokens | null;
   // Tokens rotated on schedule here, to their successors (see ROTATION_GRACE_MS).
   private readonly successors = new LRUCache<string, string>({ max: 10_000, ttl: ROTATION_GRACE_MS });
@@ -97,6 +101,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     if (!resolveUser) throw new TypeError('SessionService: options.userEntity needs the EntityUsers of the module; create the service through SessionModule.');
     this.resolveUser = resolveUser;
     this.jwt = options.jwt ? new SessionJwtCodec(options.jwt) : null;
+    this.verifiedJwts = options.jwt && options.cache ? new LRUCache({ max: options.cache.size }) : null;
     this.refreshTokens = options.refreshToken ? new RefreshTokens(options.refreshToken.keys) : null;
   }
 
@@ -214,13 +219,21 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     return issuedAt === null ? deadline : Math.min(deadline, issuedAt + this.options.maxAge);
   }
 
+  private async verifyJwt(codec: SessionJwtCodec, presented: unknown, now: number): Promise<SessionJwtClaims | null> {
+    const known = typeof presented === 'string' ? this.verifiedJwts?.get(presented) : undefined;
+    if (known) return now < known.exp * 1000 ? known : null;
+    const claims = await codec.verify(presented, now);
+    if (claims) this.verifiedJwts?.set(presented as string, claims);
+    return claims;
+  }
+
   // The opaque token inside what the client presented (the JWT's `tok`), if it is one of ours
   // and, when sessions are bound, for this user agent. `now` 0 skips the JWT's expiry, for a
   // logout, which should work whenever the session is still alive.
   private async unwrap(presented: unknown, now: number, client: SessionClientInfo | undefined): Promise<{ token: string } | { refused: RefusalReason }> {
     let token = presented;
     if (this.jwt) {
-      const claims = await this.jwt.verify(presented, now);
+      const claims = await this.verifyJwt(this.jwt, presented, now);
       if (!claims) return { refused: 'invalid_jwt' };
       token = claims.tok;
     }
