@@ -37,6 +37,13 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo app on %s', (adapte
     return { id: res.body.id as string, email: address.toLowerCase(), password };
   }
 
+  /** What GET /me answers for a user who is not the admin (the first user of this file is). */
+  const me = (user: { id: string; email: string }) => ({
+    id: user.id,
+    email: user.email,
+    context: { admin: false, permissions: [], sessions: { max: null }, memberSince: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+  });
+
   async function login(user: { email: string; password: string }, cookie?: string) {
     const req = http().post('/auth/login').send({ email: user.email, password: user.password });
     if (cookie) req.set('Cookie', cookie);
@@ -82,6 +89,13 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo app on %s', (adapte
       expect(new Date(cookie.attributes.expires as string).getTime()).toBe(clock.now() + 60 * MINUTE - (clock.now() % 1000));
     });
 
+    it('answers no refresh token while refresh tokens are off, and POST /auth/refresh does not exist', async () => {
+      const { res } = await login(await register());
+      expect(Object.keys(res.body).sort()).toEqual(['expiresAt', 'token']);
+      const refresh = await http().post('/auth/refresh').send({ refreshToken: 'x'.repeat(40) }).expect(404);
+      expect(refresh.body).toMatchObject({ statusCode: 404 });
+    });
+
     it('answers the same 401 for a wrong password and an unknown email', async () => {
       const user = await register();
       const wrong = await http().post('/auth/login').send({ email: user.email, password: 'wrong password!' }).expect(401);
@@ -103,8 +117,8 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo app on %s', (adapte
       const { token } = await login(victim, `session=${planted}`);
       expect(token).not.toBe(planted);
       await http().get('/me').set('Authorization', `Bearer ${planted}`).expect(401);
-      const me = await http().get('/me').set('Cookie', `session=${token}`).expect(200);
-      expect(me.body).toEqual({ id: victim.id, email: victim.email });
+      const res = await http().get('/me').set('Cookie', `session=${token}`).expect(200);
+      expect(res.body).toEqual(me(victim));
 
       const forged = 'A'.repeat(43);
       const again = await login(victim, `session=${forged}`);
@@ -116,8 +130,8 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo app on %s', (adapte
     it('answers the user for a session cookie and for a bearer token', async () => {
       const user = await register();
       const { token } = await login(user);
-      await http().get('/me').set('Cookie', `other=1; session=${token}`).expect(200, { id: user.id, email: user.email });
-      await http().get('/me').set('Authorization', `Bearer ${token}`).expect(200, { id: user.id, email: user.email });
+      expect((await http().get('/me').set('Cookie', `other=1; session=${token}`).expect(200)).body).toEqual(me(user));
+      expect((await http().get('/me').set('Authorization', `Bearer ${token}`).expect(200)).body).toEqual(me(user));
     });
 
     it.each([
@@ -242,7 +256,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo app on %s', (adapte
         await admin.query(`ALTER DATABASE "${db.name}" ALLOW_CONNECTIONS true`);
         await admin.end();
       }
-      await http().get('/me').set('Authorization', `Bearer ${token}`).expect(200, { id: user.id, email: user.email });
+      expect((await http().get('/me').set('Authorization', `Bearer ${token}`).expect(200)).body).toEqual(me(user));
       await http().get('/health').expect(200);
     });
   });

@@ -5,7 +5,8 @@ import { PassportModule } from '@nestjs/passport';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SessionGuard, SessionModule, type SessionModuleOptions } from '../session/index.js';
-import { AccountController, AuthController } from './auth.controller.js';
+import { accountContextOf, permissionsOf, sessionLimitOf } from './account-context.js';
+import { AccountController, AdminController, AuthController, RefreshController } from './auth.controller.js';
 import { AuditListener } from './audit.listener.js';
 import { HealthController } from './health.controller.js';
 import { LocalStrategy } from './local.strategy.js';
@@ -13,7 +14,7 @@ import { MetricsController } from './metrics.controller.js';
 import { demoMigrations } from './migrations.js';
 import { PagesController } from './pages.controller.js';
 import { User } from './user.entity.js';
-import { UsersService } from './users.service.js';
+import { type AccountUser, UsersService } from './users.service.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([User])],
@@ -31,7 +32,9 @@ export interface DemoAppOptions {
 
 /**
  * The demo: SessionGuard app-wide (APP_GUARD) with @Public() on the open routes, login
- * through passport-local, and the sessions table migrated at start.
+ * through passport-local, and the sessions table migrated at start. Permissions (`admin` for
+ * the first user) and the account context come from `resolvePermissions` and `resolveContext`;
+ * `POST /auth/refresh` exists only with refresh tokens on.
  */
 @Module({})
 export class AppModule {
@@ -56,10 +59,27 @@ export class AppModule {
         SessionModule.forRootAsync({
           imports: [UsersModule],
           inject: [UsersService],
-          useFactory: (users: UsersService) => ({ ...options.session, resolveUser: (id: string) => users.findById(id) }),
+          useFactory: (users: UsersService): SessionModuleOptions => {
+            const maxSessions = sessionLimitOf(options.session?.maxSessionsPerUser);
+            return {
+              // The user is what resolveUser gave; the options type it as unknown.
+              resolvePermissions: (user) => permissionsOf(users, user as AccountUser),
+              resolveContext: (user) => accountContextOf(users, user as AccountUser, maxSessions),
+              ...options.session,
+              resolveUser: (id: string) => users.findById(id),
+            };
+          },
         }),
       ],
-      controllers: [AuthController, AccountController, HealthController, MetricsController, PagesController],
+      controllers: [
+        AuthController,
+        ...(options.session?.refreshToken ? [RefreshController] : []),
+        AccountController,
+        AdminController,
+        HealthController,
+        MetricsController,
+        PagesController,
+      ],
       providers: [LocalStrategy, AuditListener, { provide: APP_GUARD, useClass: SessionGuard }],
     };
   }

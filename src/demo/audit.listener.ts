@@ -4,6 +4,7 @@ import {
   type SessionCreatedEvent,
   type SessionDestroyedEvent,
   SessionEvents,
+  type SessionRefreshReusedEvent,
   type SessionsPurgedEvent,
   type SessionsRevokedEvent,
 } from '../session/index.js';
@@ -26,6 +27,12 @@ export class AuditListener {
   @OnEvent(SessionEvents.AllRevoked)
   allRevoked(event: SessionsRevokedEvent): void {
     this.logger.log(`logout everywhere: user ${event.userId}, ${event.count} session(s)`);
+  }
+
+  // A refresh token used twice: someone else holds a copy. Alert on this in a real app.
+  @OnEvent(SessionEvents.RefreshReused)
+  refreshReused(event: SessionRefreshReusedEvent): void {
+    this.logger.warn(`refresh token reused: user ${event.userId}, session ${event.sessionId}${event.revoked ? ' revoked' : ' (already ended)'}`);
   }
 
   @OnEvent(SessionEvents.Purged)

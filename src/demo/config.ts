@@ -32,16 +32,20 @@ export const SESSION_OPTION_VARIABLES: Record<string, string> = {
   'storage.url': 'REDIS_URL',
   'storage.servers': 'MEMCACHED_URL',
   'cleanup.schedule': 'SESSION_CLEANUP_SCHEDULE',
+  tokenType: 'SESSION_TOKEN_TYPE',
+  jwt: 'SESSION_JWT_SECRET',
+  'jwt.keys': 'SESSION_JWT_SECRET',
+  'jwt.keys[0]': 'SESSION_JWT_SECRET',
+  'jwt.keys[0].secret': 'SESSION_JWT_SECRET',
+  refreshToken: 'SESSION_REFRESH_TOKEN',
+  'refreshToken.secret': 'SESSION_JWT_SECRET',
+  maxSessionsPerUser: 'SESSION_MAX_PER_USER',
+  bindToUserAgent: 'SESSION_BIND_USER_AGENT',
 };
 
-// Named in DESIGN.md for features this version does not have yet: refuse them rather than
-// start with a setting silently ignored.
-const NOT_YET = [
-  'SESSION_TOKEN_TYPE',
-  'SESSION_REFRESH_TOKEN',
-  'SESSION_MAX_PER_USER',
-  'SESSION_BIND_USER_AGENT',
-];
+/** The kid of the demo's one JWT key (SESSION_JWT_SECRET). */
+export const DEMO_JWT_KID = 'demo';
+const MIN_SECRET_BYTES = 32;
 
 function duration(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
@@ -83,11 +87,7 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
   }
 
   const storage = storageFrom(env);
-  for (const name of NOT_YET) {
-    if (env[name] !== undefined && env[name] !== '') {
-      throw new DemoConfigError(name, 'is not supported by this version of the demo yet; unset it.');
-    }
-  }
+  const security = securityFrom(env);
 
   const absoluteMaxAge = duration(env, 'SESSION_ABSOLUTE_MAX_AGE');
   const cacheSize = env.SESSION_CACHE_SIZE ?? '';
@@ -108,6 +108,7 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
       storage,
       // "off" leaves the purge to an external job (npm run sessions -- purge).
       cleanup: env.SESSION_CLEANUP_SCHEDULE === 'off' ? false : { schedule: env.SESSION_CLEANUP_SCHEDULE || undefined },
+      ...security,
     },
   };
 }
@@ -124,4 +125,42 @@ function storageFrom(env: NodeJS.ProcessEnv): NonNullable<SessionModuleOptions['
     default:
       throw new DemoConfigError('SESSION_STORAGE', `got ${JSON.stringify(type)}; expected database, redis or memcached.`);
   }
+}
+
+type SecurityOptions = Pick<SessionModuleOptions, 'tokenType' | 'jwt' | 'refreshToken' | 'maxSessionsPerUser' | 'bindToUserAgent'>;
+
+/**
+ * The token type, refresh tokens, the per-user limit and user-agent binding. SESSION_JWT_SECRET
+ * signs both the JWTs and the refresh tokens (the library derives a separate key for each); its
+ * value never appears in an error, only its length.
+ */
+function securityFrom(env: NodeJS.ProcessEnv): SecurityOptions {
+  const tokenType = env.SESSION_TOKEN_TYPE || 'opaque';
+  if (tokenType !== 'opaque' && tokenType !== 'jwt') {
+    throw new DemoConfigError('SESSION_TOKEN_TYPE', `got ${JSON.stringify(tokenType)}; expected opaque or jwt.`);
+  }
+  const refresh = boolean(env, 'SESSION_REFRESH_TOKEN', false);
+
+  const secret = env.SESSION_JWT_SECRET || undefined;
+  if (secret === undefined && (tokenType === 'jwt' || refresh)) {
+    const needs = tokenType === 'jwt' ? 'SESSION_TOKEN_TYPE=jwt' : 'SESSION_REFRESH_TOKEN=true';
+    throw new DemoConfigError('SESSION_JWT_SECRET', `missing; ${needs} needs a secret of at least ${MIN_SECRET_BYTES} bytes to sign with (openssl rand -base64 48).`);
+  }
+  if (secret !== undefined && Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    throw new DemoConfigError('SESSION_JWT_SECRET', `got a ${Buffer.byteLength(secret)}-byte secret; expected at least ${MIN_SECRET_BYTES} bytes (openssl rand -base64 48).`);
+  }
+
+  const maxText = env.SESSION_MAX_PER_USER ?? '';
+  // The library checks the upper bound (and names this variable through SESSION_OPTION_VARIABLES).
+  if (maxText !== '' && !(/^\d+$/.test(maxText) && Number(maxText) >= 1)) {
+    throw new DemoConfigError('SESSION_MAX_PER_USER', `got ${JSON.stringify(maxText)}; expected a positive whole number of sessions per user (a login over it ends the oldest one).`);
+  }
+
+  return {
+    tokenType,
+    ...(tokenType === 'jwt' ? { jwt: { algorithm: 'HS256' as const, keys: [{ kid: DEMO_JWT_KID, secret: secret! }] } } : {}),
+    refreshToken: refresh ? { secret: secret! } : false,
+    ...(maxText !== '' ? { maxSessionsPerUser: Number(maxText) } : {}),
+    bindToUserAgent: boolean(env, 'SESSION_BIND_USER_AGENT', false),
+  };
 }

@@ -10,6 +10,11 @@ export interface PublicUser {
   email: string;
 }
 
+/** A user as the session guard attaches it (`@CurrentUser()`): what the demo shows, and when they joined. */
+export interface AccountUser extends PublicUser {
+  createdAt: Date;
+}
+
 const UNIQUE_VIOLATION = '23505';
 const QUERY_TIMEOUT_MS = 2_000;
 
@@ -37,6 +42,9 @@ async function query<T>(work: () => Promise<T>): Promise<T> {
 
 @Injectable()
 export class UsersService {
+  // The first user stays the first (the demo deletes no one), so it is looked up once.
+  private firstUserId: Promise<string | null> | undefined;
+
   constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
 
   async register(email: string, password: string): Promise<PublicUser> {
@@ -45,8 +53,31 @@ export class UsersService {
     return { id: user.id, email: user.email };
   }
 
-  async findById(id: string): Promise<PublicUser | null> {
-    return query(() => this.users.findOne({ where: { id }, select: { id: true, email: true } }));
+  async findById(id: string): Promise<AccountUser | null> {
+    return query(() => this.users.findOne({ where: { id }, select: { id: true, email: true, createdAt: true } }));
+  }
+
+  /** Whether `id` is the demo's admin: the first user to have registered (ties by id). */
+  async isAdmin(id: string): Promise<boolean> {
+    this.firstUserId ??= query(async () => {
+      const [first] = await this.users.find({ select: { id: true }, order: { createdAt: 'ASC', id: 'ASC' }, take: 1 });
+      return first?.id ?? null;
+    });
+    const lookup = this.firstUserId;
+    try {
+      const first = await lookup;
+      // No user yet (or a failed lookup, below): ask again next time.
+      if (first === null && this.firstUserId === lookup) this.firstUserId = undefined;
+      return first === id;
+    } catch (error) {
+      if (this.firstUserId === lookup) this.firstUserId = undefined;
+      throw error;
+    }
+  }
+
+  /** How many users have registered. */
+  count(): Promise<number> {
+    return query(() => this.users.count());
   }
 
   /** The user for these credentials, or null, in about the same time whether the email exists or not. */
