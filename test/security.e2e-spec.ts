@@ -487,8 +487,16 @@ describe('bindToUserAgent', () => {
     expect((await me(f, renewed.body.token, CHROME_120)).status).toBe(200);
   });
 
-  it('needs the user agent to create a session', async () => {
-    await expect(f.sessions.createSession({ userId: await f.createUser() })).rejects.toThrow(/userAgent/);
+  it('needs the user agent in every call that makes or takes a token, rather than refuse in silence', async () => {
+    const userId = await f.createUser();
+    await expect(f.sessions.createSession({ userId })).rejects.toThrow(/userAgent/);
+    const { token, refreshToken } = await f.login(userId, CHROME_120);
+    await expect(f.sessions.validateSession(token)).rejects.toThrow(/userAgent/);
+    await expect(f.sessions.destroySession(token)).rejects.toThrow(/userAgent/);
+    await expect(f.sessions.refresh(refreshToken)).rejects.toThrow(/userAgent/);
+    expect((await me(f, token, CHROME_120)).status).toBe(200);
+    expect(await f.sessions.destroySession(token, { userAgent: CHROME_121 })).toBe(true);
+    expect((await me(f, token, CHROME_120)).status).toBe(401);
   });
 });
 

@@ -133,10 +133,8 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
    */
   async createSession(input: CreateSessionInput): Promise<IssuedSession> {
     const userId = normalizeUserId(input?.userId);
+    this.requireAgent(input, 'createSession');
     const userAgent = input.userAgent ?? undefined;
-    if (this.options.bindToUserAgent && typeof userAgent !== 'string') {
-      throw new TypeError("SessionService.createSession: bindToUserAgent is on, so give userAgent: the request's User-Agent header ('' when it has none).");
-    }
     const now = this.options.clock();
     const limit = this.options.maxSessionsPerUser;
     // Cheap refusal first; the count after the insert is the one that decides.
@@ -187,6 +185,14 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
     }
     await this.forget(removed);
     for (const session of removed) this.telemetry.emit(SessionEvents.Destroyed, { session: toSession(session), reason: 'evicted' });
+  }
+
+  // With bindToUserAgent, a call without the client's agent is a bug in the app: it would refuse
+  // every token (or, for a logout, silently end nothing), so say so.
+  private requireAgent(client: SessionClientInfo | undefined, method: string): void {
+    if (this.options.bindToUserAgent && typeof client?.userAgent !== 'string') {
+      throw new TypeError(`SessionService.${method}: bindToUserAgent is on, so pass { userAgent }: the request's User-Agent header ('' when it has none).`);
+    }
   }
 
   private newToken(now: number, userAgent: string | undefined): string {
@@ -252,11 +258,13 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
    * re-sent). Null for a malformed, unknown, expired or orphaned token; throws only when the
    * store fails or exceeds storeTimeout (SessionStoreUnavailableException, a 503).
    *
-   * `client.userAgent` is checked with `bindToUserAgent`. `client.rotatable` says a new token
+   * `client.userAgent` is checked with `bindToUserAgent` (and required then: a TypeError without
+   * it, as in every method taking a token). `client.rotatable` says a new token
    * can reach the client (it came in a cookie): with `rotationPolicy.interval`, a token that old
    * is then rotated and the new one returned as `renewedToken`.
    */
   async authenticate(presented: unknown, client?: SessionClientInfo & { rotatable?: boolean }): Promise<SessionValidation<TUser> | null> {
+    this.requireAgent(client, 'authenticate');
     const now = this.options.clock();
     const unwrapped = this.jwt || this.options.bindToUserAgent ? await this.unwrap(presented, now, client) : null;
     if (unwrapped && 'refused' in unwrapped) return this.refuse(unwrapped.refused);
@@ -391,6 +399,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
 
   /** Logs a token out. Idempotent: true if a session was removed, false otherwise. */
   async destroySession(presented: unknown, client?: SessionClientInfo): Promise<boolean> {
+    this.requireAgent(client, 'destroySession');
     const unwrapped = await this.unwrap(presented, 0, client);
     if ('refused' in unwrapped) return false;
     const { token } = unwrapped;
@@ -443,6 +452,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
    * of two concurrent rotations of one token, one wins.
    */
   async rotateSession(presented: unknown, client?: SessionClientInfo): Promise<IssuedSession | null> {
+    this.requireAgent(client, 'rotateSession');
     const now = this.options.clock();
     const unwrapped = await this.unwrap(presented, now, client);
     if ('refused' in unwrapped) return null;
@@ -457,9 +467,10 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
    */
   async refresh(refreshToken: unknown, client?: SessionClientInfo): Promise<IssuedSession | null> {
     if (!this.refreshTokens) throw new TypeError('SessionService.refresh: refresh tokens are off; set the refreshToken option.');
+    this.requireAgent(client, 'refresh');
     const now = this.options.clock();
     const claim = this.refreshTokens.read(refreshToken, this.options.bindToUserAgent ? client?.userAgent : undefined);
-    if (!claim) return this.refuse(this.options.bindToUserAgent ? 'user_agent' : 'malformed');
+    if (!claim) return this.refuse('invalid_refresh');
     if (now >= claim.expires) return this.refuse('expired');
     const next = this.newToken(now, client?.userAgent ?? undefined);
     const stored = await this.io('replaceTokenHash', () => this.store.replaceTokenHash(claim.tokenHash, hashToken(next), new Date(now)));
@@ -490,6 +501,7 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
    * otherwise.
    */
   async privilegesChanged(userId: UserId, token?: unknown, client?: SessionClientInfo): Promise<IssuedSession | null> {
+    if (token !== undefined) this.requireAgent(client, 'privilegesChanged');
     const id = normalizeUserId(userId);
     const sessions = await this.io('listByUser', () => this.store.listByUser(id, new Date(this.options.clock())));
     await this.forget(sessions, false);

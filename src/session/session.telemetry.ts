@@ -6,7 +6,7 @@ import { errorMessage } from './session.utils.js';
 type PromClient = typeof import('prom-client');
 
 /** Why a validation refused a token (the label of `sessions_refused_total`). */
-export type RefusalReason = 'malformed' | 'unknown' | 'expired' | 'user_not_found' | 'invalid_jwt' | 'user_agent' | 'refresh_reused';
+export type RefusalReason = 'malformed' | 'unknown' | 'expired' | 'user_not_found' | 'invalid_jwt' | 'invalid_refresh' | 'user_agent' | 'refresh_reused';
 
 interface Emitter {
   emit(event: string, payload: unknown): boolean;
