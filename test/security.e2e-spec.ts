@@ -429,9 +429,12 @@ describe('permissions and context', () => {
   });
 });
 
-describe('maxSessionsPerUser', () => {
+describe.each([
+  ['PostgreSQL', {}],
+  ['Redis', { storage: { type: 'redis' as const, url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', keyPrefix: `nss-lim-${randomBytes(4).toString('hex')}:` } }],
+])('maxSessionsPerUser on %s', (_label, storage) => {
   it('evicts the oldest session at a login over the limit', async () => {
-    const f = await fixture({ maxSessionsPerUser: 2 });
+    const f = await fixture({ ...storage, maxSessionsPerUser: 2 });
     const userId = await f.createUser();
     const [a, b, c] = [await f.login(userId), await f.login(userId), await f.login(userId)];
     expect((await me(f, a.token)).status).toBe(401);
@@ -445,7 +448,7 @@ describe('maxSessionsPerUser', () => {
   });
 
   it("with policy 'refuse', answers 409 to a login over the limit, even among concurrent ones", async () => {
-    const f = await fixture({ maxSessionsPerUser: { max: 2, policy: 'refuse' } });
+    const f = await fixture({ ...storage, maxSessionsPerUser: { max: 2, policy: 'refuse' } });
     const userId = await f.createUser();
     const statuses = await Promise.all(Array.from({ length: 6 }, () => request(f.url).post('/login').send({ userId }).then((r) => r.status)));
     expect(statuses.filter((s) => s === 200)).toHaveLength(2);
