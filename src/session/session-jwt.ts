@@ -136,33 +136,25 @@ function ed25519(option: string, key: KeyObject, type: 'public' | 'private'): Ke
   return key;
 }
 
-function publicKeyOf(option: string, value: unknown): KeyObject {
-  if (value instanceof KeyObject) return ed25519(option, value, 'public');
-  const expected = 'expected an Ed25519 public key as a KeyObject or SPKI PEM (-----BEGIN PUBLIC KEY-----)';
+const PEM_EXPECTED = {
+  public: 'expected an Ed25519 public key as a KeyObject or SPKI PEM (-----BEGIN PUBLIC KEY-----)',
+  private: 'expected an Ed25519 private key as a KeyObject or unencrypted PKCS#8 PEM (-----BEGIN PRIVATE KEY-----)',
+};
+
+function ed25519Of(option: string, value: unknown, type: 'public' | 'private'): KeyObject {
+  if (value instanceof KeyObject) return ed25519(option, value, type);
+  const expected = PEM_EXPECTED[type];
   // createPublicKey would quietly derive the public half of a private PEM; a private key
   // pasted where a public one goes is a leak waiting to happen, so say so.
-  if (typeof value === 'string' && value.includes('PRIVATE KEY')) throw new SessionOptionsError(option, `got a private key PEM; ${expected}.`);
+  if (type === 'public' && typeof value === 'string' && value.includes('PRIVATE KEY')) throw new SessionOptionsError(option, `got a private key PEM; ${expected}.`);
   if (typeof value !== 'string') throw new SessionOptionsError(option, `got ${kind(value)}; ${expected}.`);
   let key: KeyObject;
   try {
-    key = createPublicKey(value);
+    key = type === 'public' ? createPublicKey(value) : createPrivateKey(value);
   } catch {
-    throw new SessionOptionsError(option, `got a string that is not a PEM public key; ${expected}.`);
+    throw new SessionOptionsError(option, `got a string that is not a PEM ${type} key; ${expected}.`);
   }
-  return ed25519(option, key, 'public');
-}
-
-function privateKeyOf(option: string, value: unknown): KeyObject {
-  if (value instanceof KeyObject) return ed25519(option, value, 'private');
-  const expected = 'expected an Ed25519 private key as a KeyObject or unencrypted PKCS#8 PEM (-----BEGIN PRIVATE KEY-----)';
-  if (typeof value !== 'string') throw new SessionOptionsError(option, `got ${kind(value)}; ${expected}.`);
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(value);
-  } catch {
-    throw new SessionOptionsError(option, `got a string that is not a PEM private key; ${expected}.`);
-  }
-  return ed25519(option, key, 'private');
+  return ed25519(option, key, type);
 }
 
 function resolveKey(raw: unknown, index: number, algorithm: ResolvedJwtOptions['algorithm'], encryption: boolean): ResolvedJwtOptions['keys'][number] {
@@ -202,7 +194,7 @@ function resolveKey(raw: unknown, index: number, algorithm: ResolvedJwtOptions['
   if (raw.publicKey === undefined) {
     throw new SessionOptionsError(`${option}.publicKey`, "missing; algorithm 'EdDSA' verifies with each key's Ed25519 public key, a KeyObject or SPKI PEM.");
   }
-  const verify = publicKeyOf(`${option}.publicKey`, raw.publicKey);
+  const verify = ed25519Of(`${option}.publicKey`, raw.publicKey, 'public');
   if (raw.privateKey === undefined) {
     if (index === 0) {
       throw new SessionOptionsError(
@@ -212,7 +204,7 @@ function resolveKey(raw: unknown, index: number, algorithm: ResolvedJwtOptions['
     }
     return { kid, sign: null, verify, encrypt };
   }
-  const sign = privateKeyOf(`${option}.privateKey`, raw.privateKey);
+  const sign = ed25519Of(`${option}.privateKey`, raw.privateKey, 'private');
   const spki = { type: 'spki', format: 'der' } as const;
   if (!createPublicKey(sign).export(spki).equals(verify.export(spki))) {
     throw new SessionOptionsError(
