@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, createSecretKey, hkdfSync, KeyObject, webcrypto } from 'node:crypto';
 import { SessionOptionsError } from './session.exceptions.js';
+import { checkKeys, describeSecret, GENERATE_SECRET, MIN_SECRET_BYTES, secretBytes, show } from './session-option-checks.js';
 
 /** One signing key; `kid` names it in the token header so keys can rotate. */
 export interface SessionJwtKey {
@@ -61,45 +62,21 @@ function loadJose(): Promise<Jose> {
 // still yields a different key per kid.
 const SIGN_INFO = 'nestjs-sessions jwt sign';
 const ENCRYPT_INFO = 'nestjs-sessions jwt encrypt';
-const MIN_SECRET_BYTES = 32;
 const KID = /^[A-Za-z0-9._-]{1,64}$/;
 const SID = /^[0-9]+$/;
 // Ours are a few hundred characters; past this, parsing is only work for an attacker.
 const MAX_TOKEN_LENGTH = 4096;
-const JWT_OPTIONS = new Set(['algorithm', 'keys', 'issuer', 'audience']);
-const KEY_OPTIONS = new Set(['kid', 'secret', 'privateKey', 'publicKey']);
-const GENERATE_SECRET = 'openssl rand -base64 48';
+const JWT_OPTIONS = ['algorithm', 'keys', 'issuer', 'audience'];
+const KEY_OPTIONS = ['kid', 'secret', 'privateKey', 'publicKey'];
 const GENERATE_KEY = 'openssl genpkey -algorithm ed25519';
 
-function show(value: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(value) ?? String(value);
-  } catch {
-    text = String(value);
-  }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-/** The shape of a value that may be a secret, never its content. */
+/** The shape of a value that may be a secret or a key, never its content. */
 function kind(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') return `a ${Buffer.byteLength(value)}-byte string`;
-  if (value instanceof Uint8Array) return `a ${value.byteLength}-byte Uint8Array`;
-  if (value instanceof KeyObject) return `a ${value.type} KeyObject`;
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  return value instanceof KeyObject ? `a ${value.type} KeyObject` : describeSecret(value);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function rejectUnknown(option: string, value: Record<string, unknown>, known: Set<string>): void {
-  for (const key of Object.keys(value)) {
-    if (!known.has(key)) throw new SessionOptionsError(`${option}.${key}`, `unknown option; the known ones are ${[...known].join(', ')}.`);
-  }
 }
 
 function optionalString(option: string, value: unknown): string | undefined {
@@ -108,17 +85,6 @@ function optionalString(option: string, value: unknown): string | undefined {
     throw new SessionOptionsError(option, `got ${show(value)}; expected a non-empty string, or leave it out.`);
   }
   return value;
-}
-
-function secretBytes(option: string, value: unknown): Uint8Array {
-  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
-    throw new SessionOptionsError(option, `got ${kind(value)}; expected a string or Uint8Array of at least ${MIN_SECRET_BYTES} bytes (${GENERATE_SECRET}).`);
-  }
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  if (bytes.byteLength < MIN_SECRET_BYTES) {
-    throw new SessionOptionsError(option, `got a ${bytes.byteLength}-byte secret; expected at least ${MIN_SECRET_BYTES} bytes (${GENERATE_SECRET}).`);
-  }
-  return bytes;
 }
 
 function derive(secret: Uint8Array, kid: string, info: string): KeyObject {
@@ -160,7 +126,7 @@ function ed25519Of(option: string, value: unknown, type: 'public' | 'private'): 
 function resolveKey(raw: unknown, index: number, algorithm: ResolvedJwtOptions['algorithm'], encryption: boolean): ResolvedJwtOptions['keys'][number] {
   const option = `jwt.keys[${index}]`;
   if (!isRecord(raw)) throw new SessionOptionsError(option, `got ${kind(raw)}; expected an object such as { kid: '2025-01', secret: process.env.SESSION_JWT_SECRET }.`);
-  rejectUnknown(option, raw, KEY_OPTIONS);
+  checkKeys(option, raw, KEY_OPTIONS);
   const { kid } = raw;
   if (typeof kid !== 'string' || !KID.test(kid)) {
     throw new SessionOptionsError(`${option}.kid`, `got ${show(kid)}; expected 1 to 64 letters, digits, '.', '_' or '-', such as '2025-01'.`);
@@ -220,7 +186,7 @@ export function resolveJwtOptions(raw: unknown, encryption: boolean): ResolvedJw
   if (!isRecord(raw)) {
     throw new SessionOptionsError('jwt', `got ${kind(raw)}; tokenType 'jwt' needs an object such as { keys: [{ kid: '2025-01', secret: process.env.SESSION_JWT_SECRET }] }.`);
   }
-  rejectUnknown('jwt', raw, JWT_OPTIONS);
+  checkKeys('jwt', raw, JWT_OPTIONS);
   const algorithm = raw.algorithm ?? 'HS256';
   if (algorithm !== 'HS256' && algorithm !== 'EdDSA') {
     throw new SessionOptionsError('jwt.algorithm', `got ${show(raw.algorithm)}; expected 'HS256' (the default, a shared secret) or 'EdDSA' (an Ed25519 key pair).`);

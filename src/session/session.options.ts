@@ -6,6 +6,7 @@ import { COOKIE_NAME, type ResolvedCookieOptions } from './session-cookie.js';
 import { refreshKey } from './session-refresh.js';
 import { DEFAULT_CLEANUP_SCHEDULE, parseCleanupSchedule, ScheduleError } from './session-schedule.js';
 import { type ResolvedJwtOptions, resolveJwtOptions } from './session-jwt.js';
+import { checkKeys, secretBytes, show } from './session-option-checks.js';
 
 /** Options after defaults and validation; durations in milliseconds. */
 export interface ResolvedSessionOptions {
@@ -48,7 +49,6 @@ export const DEFAULT_MAX_AGE = '30d';
 // With refresh tokens, maxAge is the life of one session token: short, since a refresh renews it.
 export const DEFAULT_REFRESH_MAX_AGE = '15m';
 const DEFAULT_REFRESH_WINDOW = '30d';
-const MIN_SECRET_BYTES = 32;
 const DEFAULT_UPDATE_AGE_MS = 86_400_000;
 export const DEFAULT_PURGE_BATCH_SIZE = 5_000;
 
@@ -83,16 +83,6 @@ const KNOWN_OPTIONS = new Set([
   // ConfigurableModuleBuilder's extra; harmless if it reaches us.
   'isGlobal',
 ]);
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
 
 function duration(option: string, value: unknown): number {
   const ms = parseDuration(value);
@@ -233,15 +223,6 @@ export function resolveSessionOptions(raw: SessionModuleOptions | undefined | nu
   };
 }
 
-function secretBytes(option: string, value: unknown): string | Uint8Array {
-  const length = typeof value === 'string' ? Buffer.byteLength(value) : value instanceof Uint8Array ? value.length : -1;
-  if (length < 0) throw new SessionOptionsError(option, `got ${typeof value}; expected a secret string of at least ${MIN_SECRET_BYTES} bytes (openssl rand -base64 48).`);
-  if (length < MIN_SECRET_BYTES) {
-    throw new SessionOptionsError(option, `got a ${length}-byte secret; expected at least ${MIN_SECRET_BYTES} bytes (openssl rand -base64 48).`);
-  }
-  return value as string | Uint8Array;
-}
-
 function resolveRefreshToken(raw: unknown, jwt: unknown): ResolvedSessionOptions['refreshToken'] {
   if (raw === undefined || raw === false) return null;
   if (raw !== true && (raw === null || typeof raw !== 'object')) {
@@ -349,12 +330,6 @@ function resolveCookie(raw: unknown): ResolvedCookieOptions {
     throw new SessionOptionsError('cookie.name', `got ${show(name)}; a __Secure- cookie needs secure: true, or browsers drop it.`);
   }
   return { name, secure, sameSite: sameSite as ResolvedCookieOptions['sameSite'], path, domain };
-}
-
-function checkKeys(option: string, value: object, known: string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw new SessionOptionsError(`${option}.${key}`, `unknown option; the known ones are ${known.join(', ')}.`);
-  }
 }
 
 function resolveCache(raw: unknown): ResolvedSessionOptions['cache'] {
