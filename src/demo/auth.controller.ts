@@ -6,7 +6,6 @@ import {
   type IssuedSession,
   Public,
   RequireSession,
-  type SessionClientInfo,
   SessionCookies,
   SessionService,
   type ValidatedSession,
@@ -19,18 +18,9 @@ import { type AccountUser, type PublicUser, UsersService } from './users.service
 type Request = Parameters<SessionCookies['readToken']>[0];
 type Response = object;
 
-/**
- * What the session service is told of the client: its User-Agent, which a session is bound to
- * with SESSION_BIND_USER_AGENT ('' when the request has none). Passed on every call that takes it.
- */
-export function clientOf(request: Request): SessionClientInfo {
-  const userAgent = request.headers['user-agent'];
-  return { userAgent: typeof userAgent === 'string' ? userAgent : '' };
-}
-
 /** Starts a session for `user`: a new token every login, never one the client brought along. */
 export async function startSession(sessions: SessionService, cookies: SessionCookies, request: Request, response: Response, user: PublicUser) {
-  const client = clientOf(request);
+  const client = cookies.client(request);
   // Whatever session this client held before (a previous login, or a token planted on it) ends here.
   const previous = cookies.readToken(request);
   if (previous) await sessions.destroySession(previous.token, client);
@@ -75,7 +65,7 @@ export class AuthController {
   @Post('logout')
   @HttpCode(204)
   async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.destroySession(this.cookies.readToken(request)?.token, clientOf(request));
+    await this.sessions.destroySession(this.cookies.readToken(request)?.token, this.cookies.client(request));
     this.cookies.clear(response);
   }
 
@@ -104,7 +94,7 @@ export class RefreshController {
   @Post('refresh')
   @HttpCode(200)
   async refresh(@Body() body: RefreshDto, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    const issued = await this.sessions.refresh(body.refreshToken, clientOf(request));
+    const issued = await this.sessions.refresh(body.refreshToken, this.cookies.client(request));
     if (!issued) throw new UnauthorizedException();
     this.cookies.write(response, issued);
     return tokensOf(issued);

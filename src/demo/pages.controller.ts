@@ -18,7 +18,7 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { CurrentSession, CurrentUser, Public, type Session, SessionCookies, SessionService } from '../session/index.js';
-import { clientOf, startSession } from './auth.controller.js';
+import { startSession } from './auth.controller.js';
 import { CredentialsDto } from './credentials.dto.js';
 import { LocalAuthGuard } from './local.strategy.js';
 import { accountPage, loginPage } from './pages.js';
@@ -107,7 +107,7 @@ export class PagesController {
   @Post('account/logout')
   @Redirect('/login', 303)
   async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.destroySession(this.cookies.readToken(request)?.token, clientOf(request));
+    await this.sessions.destroySession(this.cookies.readToken(request)?.token, this.cookies.client(request));
     this.cookies.clear(response);
   }
 

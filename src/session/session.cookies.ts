@@ -54,9 +54,10 @@ export class SessionCookies {
 
   /**
    * What the service is told of the client behind `request`: its User-Agent, and whether a
-   * renewed token can be sent back (`rotatable`: the token came in a cookie and a response is at hand).
+   * renewed token can be sent back (`rotatable`: the token came in a cookie and a response is at
+   * hand). Pass it to the service calls that take a client, as the guard does.
    */
-  client(request: HttpRequestLike, rotatable: boolean): SessionClientInfo & { rotatable: boolean } {
+  client(request: HttpRequestLike, rotatable = false): SessionClientInfo & { rotatable: boolean } {
     const userAgent = request.headers['user-agent'];
     return { userAgent: typeof userAgent === 'string' ? userAgent : '', rotatable };
   }
