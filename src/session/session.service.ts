@@ -166,9 +166,8 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
   // every insert. The newest `max` stay; with more concurrent logins than that, even the one
   // being made may lose (its token is then dead on arrival, as the oldest of the lot).
   private async enforceLimit(created: StoredSession, limit: { max: number; policy: 'evict-oldest' | 'refuse' }): Promise<void> {
-    const now = this.options.clock();
-    const live = (await this.io('listByUser', () => this.store.listByUser(created.userId, new Date(now))))
-      .filter((s) => s.id !== created.id && now < this.deadlineOf(s))
+    const live = (await this.liveSessions(created.userId, this.options.clock()))
+      .filter((s) => s.id !== created.id)
       .concat(created)
       .sort(byId);
     if (live.length <= limit.max) return;
@@ -530,10 +529,13 @@ export class SessionService<TUser = unknown> implements OnModuleInit, OnApplicat
 
   /** A user's live sessions, newest first. */
   async listUserSessions(userId: UserId): Promise<Session[]> {
-    const now = this.options.clock();
-    const id = normalizeUserId(userId);
-    const stored = await this.io('listByUser', () => this.store.listByUser(id, new Date(now)));
-    return stored.filter((s) => now < this.deadlineOf(s)).map((s) => toSession(s));
+    return (await this.liveSessions(normalizeUserId(userId), this.options.clock())).map((s) => toSession(s));
+  }
+
+  // A user's sessions not past their deadline (the store filters by expiry, not by the cap).
+  private async liveSessions(userId: string, now: number): Promise<StoredSession[]> {
+    const stored = await this.io('listByUser', () => this.store.listByUser(userId, new Date(now)));
+    return stored.filter((s) => now < this.deadlineOf(s));
   }
 
   /**
