@@ -16,7 +16,12 @@ export default {
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    // The sample app imports the library by its package name; under Jest that is the sources.
+    '^nestjs-sessions$': '<rootDir>/src/index.ts',
+    '^nestjs-sessions/passport$': '<rootDir>/src/passport.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   testTimeout: 30_000,
 };

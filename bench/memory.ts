@@ -11,12 +11,12 @@
  * preallocated arrays (lru-cache sizes them by `max`) are counted too.
  */
 import { randomUUID } from 'node:crypto';
-import { NoopInvalidationBus } from '../src/session/invalidation/noop-invalidation.bus.js';
-import { resolveSessionOptions } from '../src/session/session.options.js';
-import { SessionService } from '../src/session/session.service.js';
-import { SessionTelemetry } from '../src/session/session.telemetry.js';
-import { generateToken } from '../src/session/session-token.js';
-import type { SessionStore, StoredSession } from '../src/session/stores/session-store.interface.js';
+import { NoopInvalidationBus } from '../src/invalidation/noop-invalidation.bus.js';
+import { resolveSessionOptions } from '../src/options/resolve-options.js';
+import { SessionService } from '../src/core/session.service.js';
+import { SessionTelemetry } from '../src/telemetry/session.telemetry.js';
+import { generateToken } from '../src/tokens/opaque-token.js';
+import type { SessionStore, StoredSession } from '../src/stores/session-store.interface.js';
 import { runChild } from './common.js';
 
 const ENTRIES = Number(process.env.BENCH_MEMORY_ENTRIES ?? 100_000);

@@ -41,7 +41,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { createSessionsMigration, generateToken } from '../src/session/index.js';
+import { createSessionsMigration, generateToken } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
 import { type ChildMessage, POOL_SIZE, SERVER_FILE, type Variant, VARIANTS } from './common.js';
 import type { MemoryResult } from './memory.js';

@@ -44,7 +44,7 @@ import session from 'express-session';
 import type pg from 'pg';
 import { createClient } from 'redis';
 import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
-import { CurrentUser, SessionGuard, SessionModule, type SessionModuleOptions, SessionService } from '../src/session/index.js';
+import { CurrentUser, SessionGuard, SessionModule, type SessionModuleOptions, SessionService } from '../src/index.js';
 import { type BenchUser, failChild, FLOOR_SQL, POOL_SIZE, requireEnv, serveChild, USER_SQL } from './common.js';
 
 const variant = requireEnv('BENCH_VARIANT');

@@ -25,7 +25,7 @@ import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
-import { SESSIONS_TABLE, SessionModule, SessionService } from '../src/session/index.js';
+import { SESSIONS_TABLE, SessionModule, SessionService } from '../src/index.js';
 import { type ChildMessage, type ParentMessage, POOL_SIZE, requireEnv, runChild } from './common.js';
 
 export interface ServiceConfig {

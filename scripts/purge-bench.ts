@@ -21,8 +21,8 @@ import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { INestApplicationContext } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { CreateSessionsTable1763856000000, SESSIONS_TABLE, SessionModule, type SessionModuleOptions, SessionService } from '../src/session/index.js';
-import { resolveSessionOptions } from '../src/session/session.options.js';
+import { CreateSessionsTable1763856000000, SESSIONS_TABLE, SessionModule, type SessionModuleOptions, SessionService } from '../src/index.js';
+import { resolveSessionOptions } from '../src/options/resolve-options.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
 
 const LIVE_SESSIONS = 1_000;

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { type Browser, chromium } from 'playwright-core';
-import { createDemoApp } from '../src/demo/app.js';
+import { createDemoApp } from '../sample/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 // Debian's chromium (installed by .ci/run); the flags keep it off a network this machine lacks.

@@ -23,7 +23,7 @@ afterAll(async () => {
 
 function sessions(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: db.url };
-  return exec(process.execPath, ['dist/cli.js', ...args], { env, timeout: 60_000 }).then(
+  return exec(process.execPath, ['sample/dist/cli.js', ...args], { env, timeout: 60_000 }).then(
     ({ stdout, stderr }) => ({ stdout, stderr, code: 0 }),
     (error: { stdout: string; stderr: string; code: number }) => ({ stdout: error.stdout, stderr: error.stderr, code: error.code }),
   );
@@ -72,7 +72,7 @@ describe('npm run sessions', () => {
   it('names DATABASE_URL when it is missing', async () => {
     const env = { ...process.env };
     delete env.DATABASE_URL;
-    const result = await exec(process.execPath, ['dist/cli.js', 'stats'], { env }).catch((e: { stderr: string; code: number }) => e);
+    const result = await exec(process.execPath, ['sample/dist/cli.js', 'stats'], { env }).catch((e: { stderr: string; code: number }) => e);
     expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('DATABASE_URL is not set') });
   });
 });

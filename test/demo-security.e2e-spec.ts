@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { createDemoApp, type HttpAdapterName } from '../src/demo/app.js';
-import { DemoConfigError, readDemoConfig, SESSION_OPTION_VARIABLES } from '../src/demo/config.js';
-import { SessionOptionsError } from '../src/session/index.js';
+import { createDemoApp, type HttpAdapterName } from '../sample/app.js';
+import { DemoConfigError, readDemoConfig, SESSION_OPTION_VARIABLES } from '../sample/config.js';
+import { SessionOptionsError } from '../src/index.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { listen, setCookie } from './support/http.js';

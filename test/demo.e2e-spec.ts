@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import pg from 'pg';
 import request from 'supertest';
-import { createDemoApp, type HttpAdapterName } from '../src/demo/app.js';
+import { createDemoApp, type HttpAdapterName } from '../sample/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { listen, setCookie } from './support/http.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { startEmbeddedDatabase, type EmbeddedDatabase } from '../src/demo/embedded-database.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from '../sample/embedded-database.js';
 
 // A first start in an empty directory runs initdb: several seconds, more on a busy machine.
 const START_TIMEOUT = 60_000;

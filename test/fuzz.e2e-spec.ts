@@ -1,8 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import fc from 'fast-check';
 import request from 'supertest';
-import { createDemoApp, type HttpAdapterName } from '../src/demo/app.js';
-import { isWellFormedToken, SessionStore } from '../src/session/index.js';
+import { createDemoApp, type HttpAdapterName } from '../sample/app.js';
+import { isWellFormedToken, SessionStore } from '../src/index.js';
 import { countCalls, resetCalls, totalCalls } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { listen } from './support/http.js';

@@ -15,8 +15,8 @@ import {
   SessionGuard,
   SessionModule,
   SessionService,
-} from '../src/session/index.js';
-import { SessionStrategy } from '../src/session/passport.js';
+} from '../src/index.js';
+import { SessionStrategy } from '../src/passport.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { listen, setCookie } from './support/http.js';
 

@@ -3,9 +3,9 @@ import { performance } from 'node:perf_hooks';
 import { ConsoleLogger, Logger, type LoggerService } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { PostgresInvalidationBus } from '../src/session/invalidation/postgres-invalidation.bus.js';
-import { RedisInvalidationBus } from '../src/session/invalidation/redis-invalidation.bus.js';
-import type { InvalidationListener, SessionInvalidationBus } from '../src/session/invalidation/session-invalidation.interface.js';
+import { PostgresInvalidationBus } from '../src/invalidation/postgres-invalidation.bus.js';
+import { RedisInvalidationBus } from '../src/invalidation/redis-invalidation.bus.js';
+import type { InvalidationListener, SessionInvalidationBus } from '../src/invalidation/session-invalidation.interface.js';
 import { ADMIN_URL } from './support/database.js';
 
 // Real servers, real connections: buses are killed with pg_terminate_backend / CLIENT KILL.

@@ -10,8 +10,8 @@ import {
   MAX_RELATIVE_TTL_SECONDS,
   MemcachedSessionCache,
   memcachedTtlSeconds,
-} from '../src/session/cache/memcached-session.cache.js';
-import type { SharedSessionCache } from '../src/session/cache/shared-session-cache.interface.js';
+} from '../src/stores/tiered/memcached-session.cache.js';
+import type { SharedSessionCache } from '../src/stores/tiered/shared-session-cache.interface.js';
 import {
   CreateSessionsTable1763856000000,
   generateToken,
@@ -19,8 +19,8 @@ import {
   SessionEntity,
   type StoredSession,
   TypeOrmSessionStore,
-} from '../src/session/index.js';
-import { TieredSessionStore } from '../src/session/stores/tiered-session.store.js';
+} from '../src/index.js';
+import { TieredSessionStore } from '../src/stores/tiered/tiered-session.store.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { QueryRecorder } from './support/query-recorder.js';
 

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { CreateSessionsTable1763856000000, createSessionsMigration, SessionEntity } from '../src/session/index.js';
+import { CreateSessionsTable1763856000000, createSessionsMigration, SessionEntity } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 const run = promisify(execFile);

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { createDemoApp } from '../src/demo/app.js';
+import { createDemoApp } from '../sample/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { listen } from './support/http.js';
 

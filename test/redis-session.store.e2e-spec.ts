@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { RedisSessionStore } from '../src/session/stores/redis-session.store.js';
-import type { NewStoredSession, StoredSession } from '../src/session/stores/session-store.interface.js';
+import { RedisSessionStore } from '../src/stores/redis/redis-session.store.js';
+import type { NewStoredSession, StoredSession } from '../src/stores/session-store.interface.js';
 import { startRedisCluster, type TestRedisCluster } from './support/redis-cluster.js';
 
 // The standalone Redis the tests expect on loopback; the Cluster is started by this file.

@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { hashToken, SessionEntity } from '../src/session/index.js';
+import { hashToken, SessionEntity } from '../src/index.js';
 import { CreateSessionsTable1763856000000, CreateTestUsers1700000000000, createSessionTestApp, type SessionTestApp } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 

@@ -20,7 +20,7 @@ import {
   SessionService,
   SessionStore,
   type ValidatedSession,
-} from '../src/session/index.js';
+} from '../src/index.js';
 import { CreateSessionsTable1763856000000, CreateTestUsers1700000000000, countCalls, resetCalls, totalCalls, type TestUser } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';

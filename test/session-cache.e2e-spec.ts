@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { hashToken, type SessionModuleOptions } from '../src/session/index.js';
+import { hashToken, type SessionModuleOptions } from '../src/index.js';
 import { createSessionTestApp, resetCalls, type SessionTestApp, totalCalls } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';

@@ -10,7 +10,7 @@ import {
   SessionEvents,
   SessionModule,
   SessionOptionsError,
-} from '../src/session/index.js';
+} from '../src/index.js';
 import { createSessionTestApp, resetCalls, type SessionTestApp } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';

@@ -1,4 +1,4 @@
-import { hashToken, SessionStore } from '../src/session/index.js';
+import { hashToken, SessionStore } from '../src/index.js';
 import { createSessionTestApp, type SessionTestApp } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';

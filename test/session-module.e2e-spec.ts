@@ -8,7 +8,7 @@ import {
   SessionOptionsError,
   SessionService,
   SessionStoreUnavailableException,
-} from '../src/session/index.js';
+} from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let db: TestDatabase;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { hashToken, type SessionModuleOptions, TOKEN_LENGTH } from '../src/session/index.js';
+import { hashToken, type SessionModuleOptions, TOKEN_LENGTH } from '../src/index.js';
 import { createSessionTestApp, resetCalls, type SessionTestApp, totalCalls } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';

@@ -15,7 +15,7 @@ import {
   SessionModule,
   type SessionModuleOptions,
   SessionService,
-} from '../src/session/index.js';
+} from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { listen } from './support/http.js';
 

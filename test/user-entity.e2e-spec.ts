@@ -12,7 +12,7 @@ import {
   type SessionModuleOptions,
   SessionOptionsError,
   SessionService,
-} from '../src/session/index.js';
+} from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { listen } from './support/http.js';
 import { QueryRecorder } from './support/query-recorder.js';

@@ -4,7 +4,7 @@ import { ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource, MigrationInterface } from 'typeorm';
-import { createSessionsMigration, SessionModule, type SessionModuleOptions, SessionService, SessionStore } from '../../src/session/index.js';
+import { createSessionsMigration, SessionModule, type SessionModuleOptions, SessionService, SessionStore } from '../../src/index.js';
 import { QueryRecorder } from './query-recorder.js';
 
 export interface TestUser {

@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 /** Compiles the demo as `npm start` does, so the test runs what a user runs. */
 export async function buildDemo(): Promise<void> {
   await promisify(execFile)('node', ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { timeout: 120_000 });
+  await promisify(execFile)('node', ['node_modules/typescript/bin/tsc', '-p', 'sample/tsconfig.build.json'], { timeout: 120_000 });
 }
 
 export interface DemoProcess {
@@ -12,11 +13,11 @@ export interface DemoProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs `node dist/main.js` with `env` (and no DATABASE_URL unless given) until it listens. */
+/** Runs `node sample/dist/main.js` with `env` (and no DATABASE_URL unless given) until it listens. */
 export function startDemo(env: Record<string, string>): Promise<DemoProcess> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, PORT: '0', NO_COLOR: '1', ...env };
   if (!('DATABASE_URL' in env)) delete childEnv.DATABASE_URL;
-  const child = spawn(process.execPath, ['dist/main.js'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['sample/dist/main.js'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

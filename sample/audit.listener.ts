@@ -1,0 +1,42 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
+import {
+  type SessionCreatedEvent,
+  type SessionDestroyedEvent,
+  SessionEvents,
+  type SessionRefreshReusedEvent,
+  type SessionsPurgedEvent,
+  type SessionsRevokedEvent,
+} from 'nestjs-sessions';
+
+/** How an app subscribes to session events for an audit log; the demo just logs them. */
+@Injectable()
+export class AuditListener {
+  private readonly logger = new Logger('Audit');
+
+  @OnEvent(SessionEvents.Created)
+  created(event: SessionCreatedEvent): void {
+    this.logger.log(`login: user ${event.session.userId}, session ${event.session.id}`);
+  }
+
+  @OnEvent(SessionEvents.Destroyed)
+  destroyed(event: SessionDestroyedEvent): void {
+    this.logger.log(`${event.reason}: user ${event.session.userId}, session ${event.session.id}`);
+  }
+
+  @OnEvent(SessionEvents.AllRevoked)
+  allRevoked(event: SessionsRevokedEvent): void {
+    this.logger.log(`logout everywhere: user ${event.userId}, ${event.count} session(s)`);
+  }
+
+  // A refresh token used twice: someone else holds a copy. Alert on this in a real app.
+  @OnEvent(SessionEvents.RefreshReused)
+  refreshReused(event: SessionRefreshReusedEvent): void {
+    this.logger.warn(`refresh token reused: user ${event.userId}, session ${event.sessionId}${event.revoked ? ' revoked' : ' (already ended)'}`);
+  }
+
+  @OnEvent(SessionEvents.Purged)
+  purged(event: SessionsPurgedEvent): void {
+    this.logger.log(`purge: ${event.count} expired session(s) in ${event.durationMs} ms`);
+  }
+}

@@ -1,0 +1,147 @@
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Req, Res, UnauthorizedException, UseGuards } from '@nestjs/common';
+import { IsString } from 'class-validator';
+import {
+  CurrentSession,
+  CurrentUser,
+  type IssuedSession,
+  Public,
+  RequireSession,
+  SessionCookies,
+  SessionService,
+  type ValidatedSession,
+} from 'nestjs-sessions';
+import type { AccountContext } from './account-context.js';
+import { CredentialsDto } from './credentials.dto.js';
+import { LocalAuthGuard } from './local.strategy.js';
+import { type AccountUser, type PublicUser, UsersService } from './users.service.js';
+
+type Request = Parameters<SessionCookies['readToken']>[0];
+type Response = object;
+
+/** Starts a session for `user`: a new token every login, never one the client brought along. */
+export async function startSession(sessions: SessionService, cookies: SessionCookies, request: Request, response: Response, user: PublicUser) {
+  const client = cookies.client(request);
+  // Whatever session this client held before (a previous login, or a token planted on it) ends here.
+  const previous = cookies.readToken(request);
+  if (previous) await sessions.destroySession(previous.token, client);
+  const issued = await sessions.createSession({ userId: user.id, userAgent: client.userAgent });
+  cookies.write(response, issued);
+  return issued;
+}
+
+/** The tokens of a login or a refresh as the API answers them; the refresh pair only when refresh tokens are on. */
+function tokensOf(issued: IssuedSession) {
+  const { token, session, refreshToken, refreshExpires } = issued;
+  return { token, expiresAt: session.expires, ...(refreshToken === undefined ? {} : { refreshToken, refreshExpiresAt: refreshExpires }) };
+}
+
+export class RefreshDto {
+  @IsString({ message: 'refreshToken must be a string' })
+  refreshToken: string;
+}
+
+@Controller('auth')
+export class AuthController {
+  constructor(
+    private readonly users: UsersService,
+    private readonly sessions: SessionService,
+    private readonly cookies: SessionCookies,
+  ) {}
+
+  @Public()
+  @Post('register')
+  register(@Body() body: CredentialsDto): Promise<PublicUser> {
+    return this.users.register(body.email, body.password);
+  }
+
+  @Public()
+  @UseGuards(LocalAuthGuard)
+  @Post('login')
+  @HttpCode(200)
+  async login(@CurrentUser() user: PublicUser, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    return tokensOf(await startSession(this.sessions, this.cookies, request, response, user));
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
+    await this.sessions.destroySession(this.cookies.readToken(request)?.token, this.cookies.client(request));
+    this.cookies.clear(response);
+  }
+
+  @Post('logout-all')
+  @HttpCode(204)
+  async logoutAll(@CurrentUser() user: PublicUser, @Res({ passthrough: true }) response: Response): Promise<void> {
+    await this.sessions.invalidateAllUserSessions(user.id);
+    this.cookies.clear(response);
+  }
+}
+
+/** `POST /auth/refresh`; registered only when refresh tokens are on, so otherwise a 404. */
+@Controller('auth')
+export class RefreshController {
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly cookies: SessionCookies,
+  ) {}
+
+  /**
+   * Trades a refresh token for a new session token and refresh token; both old ones die. A used,
+   * unknown, forged, expired (or, when bound, other-browser) refresh token gets the generic 401,
+   * and a used one also ends the login it belonged to (someone else holds a copy).
+   */
+  @Public()
+  @Post('refresh')
+  @HttpCode(200)
+  async refresh(@Body() body: RefreshDto, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
+    const issued = await this.sessions.refresh(body.refreshToken, this.cookies.client(request));
+    if (!issued) throw new UnauthorizedException();
+    this.cookies.write(response, issued);
+    return tokensOf(issued);
+  }
+}
+
+@Controller()
+export class AccountController {
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly cookies: SessionCookies,
+  ) {}
+
+  /** Who you are, and the account context cached with your session (see account-context.ts). */
+  @Get('me')
+  me(@CurrentUser() user: AccountUser, @CurrentSession() session: ValidatedSession<AccountContext>) {
+    return { id: user.id, email: user.email, context: session.context };
+  }
+
+  @Get('sessions')
+  async list(@CurrentUser() user: PublicUser, @CurrentSession() current: ValidatedSession) {
+    const sessions = await this.sessions.listUserSessions(user.id);
+    return sessions.map((s) => ({ id: s.id, createdAt: s.createdAt, expiresAt: s.expires, current: s.id === current.id }));
+  }
+
+  @Delete('sessions/:id')
+  @HttpCode(204)
+  async revoke(
+    @CurrentUser() user: PublicUser,
+    @CurrentSession() current: ValidatedSession,
+    @Param('id') id: string,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<void> {
+    // Someone else's session and no session at all look the same: 404.
+    if (!(await this.sessions.revokeUserSession(user.id, id))) throw new NotFoundException();
+    if (id === current.id) this.cookies.clear(response);
+  }
+}
+
+/** What only the admin (the first user) may see: a 403 for everyone else. */
+@Controller('admin')
+@RequireSession({ permissions: ['admin'] })
+export class AdminController {
+  constructor(private readonly users: UsersService) {}
+
+  @Get()
+  async overview(): Promise<{ users: number }> {
+    return { users: await this.users.count() };
+  }
+}

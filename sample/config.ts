@@ -1,0 +1,166 @@
+import { parseDuration, type SessionModuleOptions } from 'nestjs-sessions';
+
+/** The demo's settings, read from the environment once at start. */
+export interface DemoConfig {
+  port: number;
+  /** PostgreSQL to use; undefined starts the embedded one. */
+  databaseUrl: string | undefined;
+  pgliteDir: string;
+  session: Omit<SessionModuleOptions, 'resolveUser'>;
+}
+
+/** A bad environment variable; the message names it and says what it takes. */
+export class DemoConfigError extends Error {
+  override readonly name = 'DemoConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** Which environment variable sets each session option, to name it in errors. */
+export const SESSION_OPTION_VARIABLES: Record<string, string> = {
+  maxAge: 'SESSION_MAX_AGE',
+  updateAge: 'SESSION_UPDATE_AGE',
+  absoluteMaxAge: 'SESSION_ABSOLUTE_MAX_AGE',
+  'cookie.secure': 'COOKIE_SECURE',
+  'cache.ttl': 'SESSION_CACHE_TTL',
+  'cache.size': 'SESSION_CACHE_SIZE',
+  'storage.type': 'SESSION_STORAGE',
+  'storage.url': 'REDIS_URL',
+  'storage.servers': 'MEMCACHED_URL',
+  'cleanup.schedule': 'SESSION_CLEANUP_SCHEDULE',
+  tokenType: 'SESSION_TOKEN_TYPE',
+  jwt: 'SESSION_JWT_SECRET',
+  'jwt.keys': 'SESSION_JWT_SECRET',
+  'jwt.keys[0]': 'SESSION_JWT_SECRET',
+  'jwt.keys[0].secret': 'SESSION_JWT_SECRET',
+  refreshToken: 'SESSION_REFRESH_TOKEN',
+  'refreshToken.secret': 'SESSION_JWT_SECRET',
+  maxSessionsPerUser: 'SESSION_MAX_PER_USER',
+  bindToUserAgent: 'SESSION_BIND_USER_AGENT',
+};
+
+/** The kid of the demo's one JWT key (SESSION_JWT_SECRET). */
+export const DEMO_JWT_KID = 'demo';
+const MIN_SECRET_BYTES = 32;
+
+function duration(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) {
+    throw new DemoConfigError(name, `got ${JSON.stringify(value)}; expected a duration such as 15m, 12h, 30d or milliseconds.`);
+  }
+  return value;
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new DemoConfigError(name, `got ${JSON.stringify(value)}; expected true or false.`);
+}
+
+/** Reads and checks the demo's environment; throws DemoConfigError naming the first bad variable. */
+export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig {
+  const portText = env.PORT ?? '3000';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65_535) {
+    throw new DemoConfigError('PORT', `got ${JSON.stringify(portText)}; expected a port number from 0 to 65535.`);
+  }
+
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl !== undefined) {
+    let protocol = '';
+    try {
+      protocol = new URL(databaseUrl).protocol;
+    } catch {
+      // reported below
+    }
+    if (protocol !== 'postgres:' && protocol !== 'postgresql:') {
+      throw new DemoConfigError('DATABASE_URL', 'expected a PostgreSQL URL such as postgres://user:password@host:5432/db (leave it unset for the embedded database).');
+    }
+  }
+
+  const storage = storageFrom(env);
+  const security = securityFrom(env);
+
+  const absoluteMaxAge = duration(env, 'SESSION_ABSOLUTE_MAX_AGE');
+  const cacheSize = env.SESSION_CACHE_SIZE ?? '';
+  if (cacheSize !== '' && !/^\d{1,8}$/.test(cacheSize)) {
+    throw new DemoConfigError('SESSION_CACHE_SIZE', `got ${JSON.stringify(cacheSize)}; expected a whole number of sessions (0 turns the cache off).`);
+  }
+  const cacheTtl = duration(env, 'SESSION_CACHE_TTL');
+  return {
+    port,
+    databaseUrl,
+    pgliteDir: env.PGLITE_DIR || '.data/pglite',
+    session: {
+      maxAge: duration(env, 'SESSION_MAX_AGE'),
+      updateAge: duration(env, 'SESSION_UPDATE_AGE'),
+      absoluteMaxAge: absoluteMaxAge ?? false,
+      cookie: { name: 'session', secure: boolean(env, 'COOKIE_SECURE', true), sameSite: 'lax' },
+      cache: cacheSize === '0' ? false : { ttl: cacheTtl, size: cacheSize === '' ? undefined : Number(cacheSize) },
+      storage,
+      // "off" leaves the purge to an external job (npm run sessions -- purge).
+      cleanup: env.SESSION_CLEANUP_SCHEDULE === 'off' ? false : { schedule: env.SESSION_CLEANUP_SCHEDULE || undefined },
+      ...security,
+    },
+  };
+}
+
+function storageFrom(env: NodeJS.ProcessEnv): NonNullable<SessionModuleOptions['storage']> {
+  const type = env.SESSION_STORAGE || 'database';
+  switch (type) {
+    case 'database':
+      return { type };
+    case 'redis':
+      return { type, url: env.REDIS_URL || 'redis://127.0.0.1:6379' };
+    case 'memcached':
+      return { type, servers: env.MEMCACHED_URL || '127.0.0.1:11211' };
+    default:
+      throw new DemoConfigError('SESSION_STORAGE', `got ${JSON.stringify(type)}; expected database, redis or memcached.`);
+  }
+}
+
+type SecurityOptions = Pick<SessionModuleOptions, 'tokenType' | 'jwt' | 'refreshToken' | 'maxSessionsPerUser' | 'bindToUserAgent'>;
+
+/**
+ * The token type, refresh tokens, the per-user limit and user-agent binding. SESSION_JWT_SECRET
+ * signs both the JWTs and the refresh tokens (the library derives a separate key for each); its
+ * value never appears in an error, only its length.
+ */
+function securityFrom(env: NodeJS.ProcessEnv): SecurityOptions {
+  const tokenType = env.SESSION_TOKEN_TYPE || 'opaque';
+  if (tokenType !== 'opaque' && tokenType !== 'jwt') {
+    throw new DemoConfigError('SESSION_TOKEN_TYPE', `got ${JSON.stringify(tokenType)}; expected opaque or jwt.`);
+  }
+  const refresh = boolean(env, 'SESSION_REFRESH_TOKEN', false);
+
+  const secret = env.SESSION_JWT_SECRET || undefined;
+  if (secret === undefined && (tokenType === 'jwt' || refresh)) {
+    const needs = tokenType === 'jwt' ? 'SESSION_TOKEN_TYPE=jwt' : 'SESSION_REFRESH_TOKEN=true';
+    throw new DemoConfigError('SESSION_JWT_SECRET', `missing; ${needs} needs a secret of at least ${MIN_SECRET_BYTES} bytes to sign with (openssl rand -base64 48).`);
+  }
+  if (secret !== undefined && Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    throw new DemoConfigError('SESSION_JWT_SECRET', `got a ${Buffer.byteLength(secret)}-byte secret; expected at least ${MIN_SECRET_BYTES} bytes (openssl rand -base64 48).`);
+  }
+
+  const maxText = env.SESSION_MAX_PER_USER ?? '';
+  // The library checks the upper bound (and names this variable through SESSION_OPTION_VARIABLES).
+  if (maxText !== '' && !(/^\d+$/.test(maxText) && Number(maxText) >= 1)) {
+    throw new DemoConfigError('SESSION_MAX_PER_USER', `got ${JSON.stringify(maxText)}; expected a positive whole number of sessions per user (a login over it ends the oldest one).`);
+  }
+
+  return {
+    tokenType,
+    ...(tokenType === 'jwt' ? { jwt: { algorithm: 'HS256' as const, keys: [{ kid: DEMO_JWT_KID, secret: secret! }] } } : {}),
+    refreshToken: refresh ? { secret: secret! } : false,
+    ...(maxText !== '' ? { maxSessionsPerUser: Number(maxText) } : {}),
+    bindToUserAgent: boolean(env, 'SESSION_BIND_USER_AGENT', false),
+  };
+}

@@ -1,0 +1,25 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { createSessionsMigration } from 'nestjs-sessions';
+
+export class CreateUsers1763855000000 implements MigrationInterface {
+  async up(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`CREATE TABLE "users" (
+  "id" uuid NOT NULL DEFAULT gen_random_uuid(),
+  "email" text NOT NULL,
+  "password_hash" text NOT NULL,
+  "created_at" timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT "PK_users" PRIMARY KEY ("id"),
+  CONSTRAINT "UQ_users_email" UNIQUE ("email")
+)`);
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`DROP TABLE "users"`);
+  }
+}
+
+/** The library's sessions table, with user_id a uuid referencing users (ON DELETE CASCADE). */
+export class CreateSessionsTable1763856000000 extends createSessionsMigration({ usersTable: 'users' }) {}
+
+/** The demo's migrations in order; `migrations/` re-exports them for the TypeORM CLI. */
+export const demoMigrations = [CreateUsers1763855000000, CreateSessionsTable1763856000000];

@@ -1,0 +1,69 @@
+import type { Session } from 'nestjs-sessions';
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const escape = (text: string) => text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+const when = (date: Date) => escape(date.toISOString().replace('T', ' ').slice(0, 16) + ' UTC');
+
+function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(title)} · nestjs-sessions demo</title>
+<style>
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+  form.stack { display: grid; gap: .5rem; max-width: 20rem; }
+  input { font: inherit; padding: .3rem .5rem; }
+  button { font: inherit; padding: .3rem .8rem; cursor: pointer; }
+  table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
+  th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #ddd; }
+  .error { color: #a00; }
+  .actions { display: flex; gap: .5rem; }
+</style>
+</head>
+<body>
+<h1>${escape(title)}</h1>
+${body}
+</body>
+</html>`;
+}
+
+export function loginPage(error?: string): string {
+  return page(
+    'Log in',
+    `${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
+<form class="stack" method="post" action="/login">
+  <label>Email <input name="email" type="email" autocomplete="username" required></label>
+  <label>Password <input name="password" type="password" autocomplete="current-password" minlength="8" required></label>
+  <button type="submit">Log in</button>
+  <button type="submit" formaction="/register">Register</button>
+</form>`,
+  );
+}
+
+export function accountPage(email: string, sessions: Session[], currentId: string): string {
+  const rows = sessions
+    .map(
+      (s) => `<tr>
+  <td>${when(s.createdAt)}</td><td>${when(s.expires)}</td>
+  <td>${s.id === currentId ? 'this browser' : `<form method="post" action="/account/sessions/${escape(s.id)}/revoke"><button type="submit">Revoke</button></form>`}</td>
+</tr>`,
+    )
+    .join('\n');
+  return page(
+    'Your account',
+    `<p>Signed in as <strong id="email">${escape(email)}</strong>.</p>
+<h2>Your sessions</h2>
+<table>
+<thead><tr><th>Started</th><th>Expires</th><th></th></tr></thead>
+<tbody>
+${rows}
+</tbody>
+</table>
+<div class="actions">
+  <form method="post" action="/account/logout"><button type="submit">Log out</button></form>
+  <form method="post" action="/account/logout-all"><button type="submit">Log out everywhere</button></form>
+</div>`,
+  );
+}

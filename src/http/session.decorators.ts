@@ -1,0 +1,39 @@
+import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import type { SessionRequirements } from '../core/session.interfaces.js';
+import { getRequestSession } from './session.request.js';
+
+/** Metadata key set by `@Public()`. */
+export const IS_PUBLIC_KEY = 'nestjs-sessions:public';
+
+/** Lets a route (or a whole controller) through a global `SessionGuard` without a session. */
+export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC_KEY, true);
+
+/** The user the session guard attached to the request (`request.user`). */
+export const CurrentUser = createParamDecorator((_data: unknown, context: ExecutionContext) => {
+  return context.switchToHttp().getRequest<{ user?: unknown }>().user;
+});
+
+/** Metadata key set by `@RequireSession()`. */
+export const SESSION_REQUIREMENTS_KEY = 'nestjs-sessions:requirements';
+
+/**
+ * What a route (or a whole controller) needs of the session beyond its being live, checked by
+ * `SessionGuard`: `@RequireSession({ permissions: ['admin'] })` answers 403 to a session whose
+ * `resolvePermissions` result lacks one of them. A handler's requirement replaces its
+ * controller's.
+ */
+export const RequireSession = (requirements: SessionRequirements = {}): MethodDecorator & ClassDecorator => {
+  const permissions = requirements?.permissions ?? [];
+  if (!Array.isArray(permissions) || !permissions.every((p) => typeof p === 'string' && p !== '')) {
+    throw new TypeError(`@RequireSession: permissions must be a list of permission names such as ['admin'], got ${JSON.stringify(permissions)}.`);
+  }
+  return SetMetadata(SESSION_REQUIREMENTS_KEY, { permissions: [...permissions] } satisfies SessionRequirements);
+};
+
+/**
+ * The session the guard validated for this request: `{ id, userId, expires, createdAt,
+ * permissions, context }` (a `ValidatedSession`).
+ */
+export const CurrentSession = createParamDecorator((_data: unknown, context: ExecutionContext) => {
+  return getRequestSession(context.switchToHttp().getRequest());
+});

@@ -1,0 +1,105 @@
+import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { SessionCookies, type HttpRequestLike, type PresentedToken } from './session-transport.js';
+import { IS_PUBLIC_KEY, SESSION_REQUIREMENTS_KEY } from './session.decorators.js';
+import type { SessionRequirements, SessionValidation } from '../core/session.interfaces.js';
+import { setRequestSession } from './session.request.js';
+import { SessionService } from '../core/session.service.js';
+
+interface RouteMetadata {
+  open: boolean;
+  requirements: SessionRequirements | undefined;
+}
+
+/**
+ * Lets a request through only with a live session: from the session cookie or
+ * `Authorization: Bearer`. Attaches the user (`request.user`, `@CurrentUser()`) and the session
+ * (`@CurrentSession()`), and re-sends the cookie when the expiry slid or the token was renewed.
+ * 401 with a generic body when there is no valid session; 403 when the session lacks a
+ * permission `@RequireSession()` asks for; 503 when the store fails or times out.
+ *
+ * Per controller with `@UseGuards(SessionGuard)`, or app-wide as an `APP_GUARD` with
+ * `@Public()` on the routes that need no session. Extend it and override the protected hooks
+ * to read the token elsewhere or attach more to the request.
+ */
+@Injectable()
+export class SessionGuard implements CanActivate {
+  protected readonly logger = new Logger('SessionGuard');
+  // Route metadata per controller class and handler, read once: it does not change at run time,
+  // and reading it costs more than the rest of a cache hit. Keyed by class too, because a handler
+  // inherited by two controllers is one function.
+  private readonly routes = new WeakMap<object, WeakMap<object, RouteMetadata>>();
+
+  // Explicit tokens: the guard must resolve even where no decorator metadata is emitted (tsx, esbuild).
+  constructor(
+    @Inject(SessionService) protected readonly sessions: SessionService,
+    @Inject(SessionCookies) protected readonly cookies: SessionCookies,
+    @Inject(Reflector) protected readonly reflector: Reflector,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (this.shouldSkip(context)) return true;
+    const http = context.switchToHttp();
+    const request = http.getRequest<HttpRequestLike>();
+    const presented = this.getToken(request, context);
+    if (presented === undefined) {
+      this.logger.debug('refused: no session token');
+      throw new UnauthorizedException();
+    }
+    const fromCookie = presented.from === 'cookie';
+    const validation = await this.sessions.authenticate(presented.token, this.cookies.client(request, fromCookie));
+    if (!validation) throw new UnauthorizedException();
+    this.attach(request, validation, context);
+    // A bearer client manages its own token; only a cookie is re-sent with the new Max-Age.
+    if (validation.refreshed && fromCookie) {
+      this.cookies.write(http.getResponse(), { token: validation.renewedToken ?? presented.token, session: validation.session });
+    }
+    this.checkRequirements(validation, context);
+    return true;
+  }
+
+  /** True for routes marked `@Public()`, handler first, then the controller. */
+  protected shouldSkip(context: ExecutionContext): boolean {
+    return this.route(context).open;
+  }
+
+  /** 403 unless the session has every permission the route's `@RequireSession()` names. */
+  protected checkRequirements(validation: SessionValidation, context: ExecutionContext): void {
+    const required = this.route(context).requirements?.permissions;
+    if (!required?.length) return;
+    const missing = required.filter((permission) => !validation.session.permissions.includes(permission));
+    if (missing.length === 0) return;
+    this.logger.debug(`forbidden: session ${validation.session.id} lacks ${missing.join(', ')}`);
+    throw new ForbiddenException();
+  }
+
+  private route(context: ExecutionContext): RouteMetadata {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    if (typeof handler !== 'function' || typeof controller !== 'function') return this.readRoute(handler, controller);
+    let handlers = this.routes.get(controller);
+    if (!handlers) this.routes.set(controller, (handlers = new WeakMap()));
+    let route = handlers.get(handler);
+    if (route === undefined) handlers.set(handler, (route = this.readRoute(handler, controller)));
+    return route;
+  }
+
+  private readRoute(handler: unknown, controller: unknown): RouteMetadata {
+    const targets = [handler, controller] as Parameters<Reflector['getAllAndOverride']>[1];
+    return {
+      open: this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets) === true,
+      requirements: this.reflector.getAllAndOverride<SessionRequirements | undefined>(SESSION_REQUIREMENTS_KEY, targets),
+    };
+  }
+
+  /** The token this request presents; by default the bearer token, else the session cookie. */
+  protected getToken(request: HttpRequestLike, _context: ExecutionContext): PresentedToken | undefined {
+    return this.cookies.readToken(request);
+  }
+
+  /** Puts the user and session where the decorators find them. */
+  protected attach(request: object, validation: SessionValidation, _context: ExecutionContext): void {
+    (request as { user?: unknown }).user = validation.user;
+    setRequestSession(request, validation.session);
+  }
+}

@@ -1,0 +1,52 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import { Strategy } from 'passport-strategy';
+import { SessionCookies, type HttpRequestLike } from './session-transport.js';
+import { setRequestSession } from './session.request.js';
+import { SessionService } from '../core/session.service.js';
+
+type Verify = (request: HttpRequestLike, done: (error: unknown, user?: unknown) => void) => void;
+
+/** A passport strategy that hands the whole request to `verify`; the mixin below supplies it. */
+class RequestStrategy extends Strategy {
+  constructor(private readonly verify: Verify) {
+    super();
+  }
+
+  override authenticate(request: HttpRequestLike): void {
+    this.verify(request, (error, user) => {
+      if (error) this.error(error as Error);
+      else if (user) this.success(user);
+      else this.fail(401);
+    });
+  }
+}
+
+/**
+ * The session guard as a passport strategy named `'session'`, for apps built on
+ * `AuthGuard('session')`. Add it to a module's providers next to SessionModule. (It replaces
+ * passport's own `'session'` strategy, which only serves express-session and is unused here.)
+ */
+@Injectable()
+export class SessionStrategy extends PassportStrategy(RequestStrategy, 'session') {
+  constructor(
+    @Inject(SessionService) private readonly sessions: SessionService,
+    @Inject(SessionCookies) private readonly cookies: SessionCookies,
+  ) {
+    super();
+  }
+
+  async validate(request: HttpRequestLike & { res?: object }): Promise<unknown> {
+    const presented = this.cookies.readToken(request);
+    if (!presented) return null;
+    const canWrite = presented.from === 'cookie' && request.res !== undefined;
+    const validation = await this.sessions.authenticate(presented.token, this.cookies.client(request, canWrite));
+    if (!validation) return null;
+    setRequestSession(request, validation.session);
+    // Passport sees only the request; Express links the response to it, so the cookie can slide.
+    if (validation.refreshed && canWrite) {
+      this.cookies.write(request.res!, { token: validation.renewedToken ?? presented.token, session: validation.session });
+    }
+    return validation.user;
+  }
+}

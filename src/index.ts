@@ -1,0 +1,49 @@
+/** nestjs-sessions: the public API. Anything not exported here is internal. */
+export { SessionModule } from './session.module.js';
+export { SESSION_MODULE_OPTIONS } from './session.module-definition.js';
+export { SessionService, type CreateSessionInput } from './core/session.service.js';
+export { SessionGuard } from './http/session.guard.js';
+export { CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public, RequireSession, SESSION_REQUIREMENTS_KEY } from './http/session.decorators.js';
+export { SessionCookies, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './http/session-transport.js';
+export { getRequestSession } from './http/session.request.js';
+export type { SessionCookieOptions } from './http/cookie.js';
+export type {
+  IssuedSession,
+  Session,
+  SessionCacheOptions,
+  SessionClientInfo,
+  SessionModuleOptions,
+  SessionRequirements,
+  SessionStorageOptions,
+  SessionValidation,
+  UserId,
+  ValidatedSession,
+} from './core/session.interfaces.js';
+export type { SessionJwtKey, SessionJwtOptions } from './tokens/jwt-codec.js';
+export { SessionLimitExceededException, SessionOptionsError, SessionStoreUnavailableException } from './core/session.exceptions.js';
+export {
+  SessionEvents,
+  type SessionCreatedEvent,
+  type SessionDestroyedEvent,
+  type SessionRefreshedEvent,
+  type SessionRefreshReusedEvent,
+  type SessionRotatedEvent,
+  type SessionsPurgedEvent,
+  type SessionsRevokedEvent,
+} from './telemetry/session.events.js';
+export { SESSION_CLEANUP_JOB, SessionCleanupTask } from './cleanup/session-cleanup.task.js';
+export { DEFAULT_CLEANUP_SCHEDULE, parseCleanupSchedule } from './cleanup/cleanup-schedule.js';
+export { SessionEntity, SESSIONS_TABLE } from './stores/typeorm/session.entity.js';
+export {
+  CreateSessionsTable1763856000000,
+  createSessionsMigration,
+  SESSIONS_MIGRATION_TIMESTAMP,
+  type SessionsMigrationOptions,
+} from './stores/typeorm/session.migration.js';
+export { SessionStore, type NewStoredSession, type StoredSession } from './stores/session-store.interface.js';
+export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm/typeorm-session.store.js';
+export { EntityUsers } from './stores/typeorm/entity-users.js';
+export { type InvalidationListener, SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
+export type { SharedSessionCache } from './stores/tiered/shared-session-cache.interface.js';
+export { type Duration, parseDuration } from './options/duration.js';
+export { generateToken, hashToken, isWellFormedToken, TOKEN_LENGTH } from './tokens/opaque-token.js';

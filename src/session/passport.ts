@@ -1,2 +1,0 @@
-/** nestjs-sessions/passport: the session strategy for `AuthGuard('session')`. Needs @nestjs/passport and passport. */
-export { SessionStrategy } from './session.strategy.js';

@@ -1,0 +1,437 @@
+import { createHash } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import type { NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
+
+/** Options of `RedisSessionStore`. */
+export interface RedisSessionStoreOptions {
+  /**
+   * Put before every key, so several apps (or test runs) can share one Redis. No braces: they
+   * would become the Cluster hash tag of every key and pin all sessions to one slot.
+   * Default `'sess:'`.
+   */
+  keyPrefix?: string;
+}
+
+/*
+ * Key layout (p = keyPrefix):
+ *
+ *   p + 't:' + base64url(tokenHash)   hash {id, u, e, c}, PEXPIREAT e
+ *       The session itself, under its token: the key a validation reads, and the source of
+ *       truth. A session is alive exactly as long as this key exists. Its slot is random.
+ *
+ *   p + '{u:' + userId + '}:index'    hash id -> '<e>:<base64url token>', '-' in front while revoking
+ *       (userId with '%', '{' and '}' percent-escaped, so no user id can end the hash tag early)
+ *       The user's sessions, so they can be listed and revoked without SCAN. The hash tag keeps
+ *       all of a user's keys in one slot. The key's expiry is only ever moved later, to the
+ *       latest expiry of its entries. An entry is a pointer and never trusted alone: the token
+ *       key it names decides whether the session exists.
+ *
+ *   p + 'seq'                         counter, INCR: session ids (no expiry)
+ *
+ * Every Lua script touches one key. Operations that need the token key and the index run
+ * their steps in an order chosen so that an interruption between steps (a crash, a lost
+ * connection, a concurrent operation) errs towards a dead session, never towards a live one
+ * that the user's index cannot reach:
+ *
+ * - Invariant: an entry's `e` is never below its token key's expiry. Creation writes both with
+ *   the same `e`, rotation keeps `e`, and an extension raises the entry before the token key
+ *   (and does nothing when the entry is gone or revoking). So an entry whose `e` has passed on
+ *   the Redis clock names a key Redis has already expired, and may be pruned.
+ * - A token nobody holds is harmless. create and replaceTokenHash write the new token key before
+ *   the index learns of it; a crash in between leaves a key whose token was never handed out,
+ *   which expires on its own.
+ * - Deletions by user (deleteById, deleteByUser) first mark the entries revoking, then delete
+ *   the token keys, then remove the entries. A crash in between leaves the marked entries, so a
+ *   retry finds and deletes the sessions.
+ * - A rotation takes (deletes) the old token key atomically, so of two concurrent rotations one
+ *   wins; it writes the new key, then swaps the entry only if it is still the old, unmarked one.
+ *   If a deletion marked or removed the entry meanwhile, the rotation deletes the key it wrote
+ *   and returns null. So revocation and rotation never race into a live, unlisted session:
+ *   whichever order they land in, a session that deleteById/deleteByUser set out to end is
+ *   dead once both have returned. (The deletion may then not report it, since it never saw the
+ *   rotated token.)
+ * - A create that overlaps deleteByUser may survive it, as an INSERT committed after a DELETE
+ *   began would in PostgreSQL; it is then in the index, so the next deleteByUser finds it.
+ *
+ * Requires Redis 7.0 or later (PEXPIRETIME). Entries are pruned on the clock of the user's
+ * node, keys expire on the clock of theirs: Cluster nodes' clocks should agree to within
+ * seconds, as NTP keeps them.
+ */
+
+// Shared by the scripts that read or write index entries.
+const ENTRY_LUA = `
+local function parse(v)
+  if not v then return nil end
+  local mark, e, t = string.match(v, '^(%-?)(%d+):(.+)$')
+  if not t then return nil end
+  return t, tonumber(e), mark == '-'
+end
+local function entry(e, t)
+  return string.format('%.0f', e) .. ':' .. t
+end
+local function keepUntil(key, e)
+  local at = redis.call('PEXPIRETIME', key)
+  if at ~= -2 and at < e then
+    redis.call('PEXPIREAT', key, string.format('%.0f', e))
+  end
+end
+`;
+
+/** A Lua script run by EVALSHA, loaded with EVAL on a node that does not know it yet. */
+class LuaScript {
+  readonly sha: string;
+
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+}
+
+const SCRIPTS = {
+  /** KEYS: token. ARGV: id, userId, expiresAt, createdAt. */
+  createToken: new LuaScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.error_reply('ERR session token hash already in use')
+end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'u', ARGV[2], 'e', ARGV[3], 'c', ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+`),
+
+  /**
+   * KEYS: token. ARGV: expiresAt, ifBefore, now, id. The conditional UPDATE of the TypeORM
+   * store: of concurrent calls, the first moves `e` past `ifBefore` and the rest match nothing.
+   */
+  extendToken: new LuaScript(`
+local f = redis.call('HMGET', KEYS[1], 'id', 'e')
+if f[1] ~= ARGV[4] then return 0 end
+local e = tonumber(f[2])
+if e < tonumber(ARGV[2]) and e > tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'e', ARGV[1])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+`),
+
+  /**
+   * KEYS: token. ARGV: now ('' for any), id and userId ('' for any). Deletes the token key and
+   * returns {id, userId, expiresAt, createdAt}, or nil when it is gone or does not match.
+   */
+  takeToken: new LuaScript(`
+local f = redis.call('HMGET', KEYS[1], 'id', 'u', 'e', 'c')
+if not f[1] then return nil end
+if ARGV[1] ~= '' and tonumber(f[3]) <= tonumber(ARGV[1]) then return nil end
+if ARGV[2] ~= '' and (f[1] ~= ARGV[2] or f[2] ~= ARGV[3]) then return nil end
+redis.call('DEL', KEYS[1])
+return f
+`),
+
+  /**
+   * KEYS: index. ARGV: id, expiresAt, token. Adds an entry; first drops the entries expired on
+   * this node's clock (their token keys are gone, by the invariant), so a user who signs in
+   * every day does not grow an index that never expires.
+   */
+  addEntry: new LuaScript(`${ENTRY_LUA}
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local _, e = parse(all[i + 1])
+  if not e or e <= now then redis.call('HDEL', KEYS[1], all[i]) end
+end
+redis.call('HSET', KEYS[1], ARGV[1], entry(tonumber(ARGV[2]), ARGV[3]))
+keepUntil(KEYS[1], tonumber(ARGV[2]))
+return 1
+`),
+
+  /**
+   * KEYS: index. ARGV: id, token, expiresAt. Raises the entry (and the key's expiry) ahead of
+   * the token key; 0 when the entry is gone, revoking or names another token, and then the
+   * token key must not be extended.
+   */
+  extendEntry: new LuaScript(`${ENTRY_LUA}
+local t, e, revoking = parse(redis.call('HGET', KEYS[1], ARGV[1]))
+if t ~= ARGV[2] or revoking then return 0 end
+local target = tonumber(ARGV[3])
+if target > e then redis.call('HSET', KEYS[1], ARGV[1], entry(target, t)) end
+keepUntil(KEYS[1], target)
+return 1
+`),
+
+  /** KEYS: index. ARGV: id, old token, new token. 0 unless the entry is the old, unmarked one. */
+  swapEntry: new LuaScript(`${ENTRY_LUA}
+local t, e, revoking = parse(redis.call('HGET', KEYS[1], ARGV[1]))
+if t ~= ARGV[2] or revoking then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], entry(e, ARGV[3]))
+return 1
+`),
+
+  /**
+   * KEYS: index. ARGV: 'one', id | 'all', exceptId ('' for none). Marks the entries revoking and
+   * returns them as {id, token, id, token, ...}; marked entries are returned again, so a
+   * deletion interrupted after this step is finished by the next one.
+   */
+  revokeEntries: new LuaScript(`${ENTRY_LUA}
+local out = {}
+local function revoke(id, v)
+  local t = parse(v)
+  if not t then
+    redis.call('HDEL', KEYS[1], id)
+    return
+  end
+  if string.sub(v, 1, 1) ~= '-' then redis.call('HSET', KEYS[1], id, '-' .. v) end
+  out[#out + 1] = id
+  out[#out + 1] = t
+end
+if ARGV[1] == 'one' then
+  local v = redis.call('HGET', KEYS[1], ARGV[2])
+  if v then revoke(ARGV[2], v) end
+elseif ARGV[1] == 'all' then
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    if all[i] ~= ARGV[2] then revoke(all[i], all[i + 1]) end
+  end
+end
+return out
+`),
+
+  /** KEYS: index. ARGV: id, token, id, token, ... Removes each entry that still names its token. */
+  removeEntries: new LuaScript(`${ENTRY_LUA}
+local n = 0
+for i = 1, #ARGV, 2 do
+  local t = parse(redis.call('HGET', KEYS[1], ARGV[i]))
+  if t == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+`),
+};
+
+const DEFAULT_KEY_PREFIX = 'sess:';
+
+// Escapes what would end the hash tag early ('}') or make two user ids one key ('%' itself).
+function encodeUserId(userId: string): string {
+  return userId.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function epochMs(date: Date, name: string): string {
+  const ms = date instanceof Date ? date.getTime() : NaN;
+  if (!Number.isSafeInteger(ms)) throw new TypeError(`RedisSessionStore: ${name} must be a valid Date.`);
+  return String(ms);
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT');
+}
+
+// Newest first by creation, then by id (numerically, like PostgreSQL's bigint ORDER BY id DESC).
+function newestFirst(a: StoredSession, b: StoredSession): number {
+  const byCreation = b.createdAt.getTime() - a.createdAt.getTime();
+  if (byCreation !== 0) return byCreation;
+  const [x, y] = [BigInt(a.id), BigInt(b.id)];
+  return x === y ? 0 : x < y ? 1 : -1;
+}
+
+/**
+ * Sessions in Redis (standalone or Cluster), for deployments where PostgreSQL round-trips are
+ * the bottleneck. Same semantics as the TypeORM store; a validation is one HGETALL on one key.
+ * Keys expire with their sessions, so Redis needs no purge.
+ *
+ * The client is the caller's: the store never closes it. ioredis is only imported for its
+ * types, so this file loads without it installed.
+ *
+ * Round trips: findByTokenHash 1; create 3 (INCR, token key, index); extendExpiry 2 (index,
+ * then token key); replaceTokenHash 3 (take old key, write new key, swap entry); deleteByTokenHash
+ * 2; deleteById 3; deleteByUser 3 (the token keys in parallel); listByUser 2 (index, then the
+ * token keys in parallel); deleteExpired 0.
+ */
+export class RedisSessionStore implements SessionStore {
+  private readonly keyPrefix: string;
+
+  constructor(
+    private readonly client: Redis | Cluster,
+    options: RedisSessionStoreOptions = {},
+  ) {
+    if (client === null || typeof client !== 'object' || typeof client.evalsha !== 'function') {
+      throw new TypeError('RedisSessionStore: expected an ioredis Redis or Cluster client.');
+    }
+    const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    if (typeof keyPrefix !== 'string' || /[{}\s]/.test(keyPrefix)) {
+      throw new TypeError(`RedisSessionStore: keyPrefix must be a string without spaces or braces (braces are Redis Cluster hash tags), got ${JSON.stringify(keyPrefix)}.`);
+    }
+    this.keyPrefix = keyPrefix;
+  }
+
+  async create(session: NewStoredSession): Promise<StoredSession> {
+    const userId = String(session.userId);
+    const expiresAt = epochMs(session.expiresAt, 'expiresAt');
+    const createdAt = epochMs(session.createdAt, 'createdAt');
+    const token = session.tokenHash.toString('base64url');
+    const id = String(await this.client.incr(this.sequenceKey()));
+    // Token key first: until the index names it, its token has not been handed out, so a crash
+    // here leaves nothing anyone can use.
+    await this.run(SCRIPTS.createToken, this.tokenKey(token), [id, userId, expiresAt, createdAt]);
+    try {
+      await this.run(SCRIPTS.addEntry, this.indexKey(userId), [id, expiresAt, token]);
+    } catch (error) {
+      // The token is never returned, so its key is useless; remove it rather than wait for expiry.
+      await this.client.del(this.tokenKey(token)).catch(() => undefined);
+      throw error;
+    }
+    return { id, userId, tokenHash: Buffer.from(session.tokenHash), expiresAt: new Date(Number(expiresAt)), createdAt: new Date(Number(createdAt)) };
+  }
+
+  async findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
+    const fields = await this.client.hgetall(this.tokenKey(tokenHash.toString('base64url')));
+    if (!fields.id || !fields.u || !fields.e || !fields.c) return null;
+    return this.toStored([fields.id, fields.u, fields.e, fields.c], tokenHash);
+  }
+
+  /**
+   * The index entry is raised first, so it never falls below the token key's expiry. A session
+   * whose token was rotated meanwhile is not extended (false); the next validation with the
+   * new token slides it.
+   */
+  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
+    const target = epochMs(expiresAt, 'expiresAt');
+    const token = session.tokenHash.toString('base64url');
+    const listed = await this.run(SCRIPTS.extendEntry, this.indexKey(session.userId), [session.id, token, target]);
+    if (listed !== 1) return false;
+    const extended = await this.run(SCRIPTS.extendToken, this.tokenKey(token), [target, epochMs(ifBefore, 'ifBefore'), epochMs(now, 'now'), session.id]);
+    return extended === 1;
+  }
+
+  /**
+   * Taking the old key is what decides between concurrent rotations. Between the steps the
+   * session has no usable token: the old one is dead and the new one not yet returned. A
+   * failure after the take fails closed: the session is gone, never alive and unlisted.
+   */
+  async replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null> {
+    const oldToken = tokenHash.toString('base64url');
+    const newToken = newTokenHash.toString('base64url');
+    const fields = await this.take(oldToken, { now: epochMs(now, 'now') });
+    if (!fields) return null;
+    const [id, userId, expiresAt, createdAt] = fields;
+    await this.run(SCRIPTS.createToken, this.tokenKey(newToken), [id, userId, expiresAt, createdAt]);
+    let swapped: unknown;
+    try {
+      swapped = await this.run(SCRIPTS.swapEntry, this.indexKey(userId), [id, oldToken, newToken]);
+    } catch (error) {
+      // Unknown whether the index moved: fail closed rather than leave a key it may not name.
+      await this.client.del(this.tokenKey(newToken)).catch(() => undefined);
+      throw error;
+    }
+    if (swapped !== 1) {
+      // A deletion marked or removed the entry after we took the old key: it meant to end this
+      // session, so the rotation ends it.
+      await this.client.del(this.tokenKey(newToken));
+      return null;
+    }
+    return this.toStored(fields, newTokenHash);
+  }
+
+  async deleteByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
+    const token = tokenHash.toString('base64url');
+    const fields = await this.take(token);
+    if (!fields) return null;
+    await this.run(SCRIPTS.removeEntries, this.indexKey(fields[1]), [fields[0], token]);
+    return this.toStored(fields, tokenHash);
+  }
+
+  /** Goes through `userId`'s own index, and the token key must agree on both id and user. */
+  async deleteById(userId: string, id: string): Promise<StoredSession | null> {
+    const [removed] = await this.revoke(String(userId), 'one', String(id));
+    return removed ?? null;
+  }
+
+  /**
+   * Sessions created while this runs may survive it (they are then listed, and the next call
+   * takes them). A session caught mid-rotation is ended by the rotation failing, but is not
+   * in the returned list.
+   */
+  async deleteByUser(userId: string, exceptId?: string): Promise<StoredSession[]> {
+    return (await this.revoke(String(userId), 'all', exceptId === undefined ? '' : String(exceptId))).sort(newestFirst);
+  }
+
+  async listByUser(userId: string, now: Date): Promise<StoredSession[]> {
+    const user = String(userId);
+    const after = Number(epochMs(now, 'now'));
+    const entries = await this.client.hgetall(this.indexKey(user));
+    const sessions = await Promise.all(
+      Object.entries(entries).map(async ([id, value]) => {
+        const token = value.slice(value.indexOf(':') + 1);
+        const stored = await this.findByTokenHash(Buffer.from(token, 'base64url'));
+        // The token key decides: a dangling entry (its key expired or deleted) is skipped.
+        return stored && stored.id === id && stored.userId === user && stored.expiresAt.getTime() > after ? stored : null;
+      }),
+    );
+    return sessions.filter((s): s is StoredSession => s !== null).sort(newestFirst);
+  }
+
+  /**
+   * Redis expires token keys and index keys by itself, and `create` drops a user's expired
+   * index entries. What is left (entries of expired sessions in the index of a user who has
+   * not signed in since, until that index key expires too) is out of reach without SCAN, so
+   * this does nothing and returns 0.
+   */
+  async deleteExpired(_now: Date, _limit: number): Promise<number> {
+    return 0;
+  }
+
+  /** The client is the caller's; nothing to release. */
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
+  async close(): Promise<void> {}
+
+  private async revoke(userId: string, mode: 'one' | 'all', id: string): Promise<StoredSession[]> {
+    const index = this.indexKey(userId);
+    const marked = (await this.run(SCRIPTS.revokeEntries, index, [mode, id])) as string[];
+    if (marked.length === 0) return [];
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < marked.length; i += 2) pairs.push([marked[i], marked[i + 1]]);
+    const taken = await Promise.all(pairs.map(([entryId, token]) => this.take(token, { id: entryId, userId })));
+    // Removed whether or not the key was still there: a missing key is an expired or deleted
+    // session, or one mid-rotation, whose swap then fails and ends it.
+    await this.run(SCRIPTS.removeEntries, index, pairs.flat());
+    const removed: StoredSession[] = [];
+    taken.forEach((fields, i) => {
+      if (fields) removed.push(this.toStored(fields, Buffer.from(pairs[i][1], 'base64url')));
+    });
+    return removed;
+  }
+
+  private async take(token: string, match: { now?: string; id?: string; userId?: string } = {}): Promise<string[] | null> {
+    const fields = await this.run(SCRIPTS.takeToken, this.tokenKey(token), [match.now ?? '', match.id ?? '', match.userId ?? '']);
+    return Array.isArray(fields) ? (fields as string[]) : null;
+  }
+
+  private toStored([id, userId, expiresAt, createdAt]: string[], tokenHash: Buffer): StoredSession {
+    return { id, userId, tokenHash: Buffer.from(tokenHash), expiresAt: new Date(Number(expiresAt)), createdAt: new Date(Number(createdAt)) };
+  }
+
+  // EVALSHA is one round trip once a node has the script; the first call on a node costs two.
+  private async run(script: LuaScript, key: string, args: string[]): Promise<unknown> {
+    try {
+      return await this.client.evalsha(script.sha, 1, key, ...args);
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      return this.client.eval(script.source, 1, key, ...args);
+    }
+  }
+
+  private tokenKey(token: string): string {
+    return `${this.keyPrefix}t:${token}`;
+  }
+
+  private indexKey(userId: string): string {
+    return `${this.keyPrefix}{u:${encodeUserId(userId)}}:index`;
+  }
+
+  private sequenceKey(): string {
+    return `${this.keyPrefix}seq`;
+  }
+}

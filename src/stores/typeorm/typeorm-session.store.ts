@@ -1,0 +1,182 @@
+import type { DataSource } from 'typeorm';
+import { SESSIONS_TABLE } from './session.entity.js';
+import type { EntityUsers } from './entity-users.js';
+import { type PgResult, pgQuery } from './pg-query.js';
+import type { NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
+
+interface SessionRow {
+  id: string;
+  user_id: string | number;
+  token: Buffer;
+  expires_at: Date;
+  created_at: Date;
+}
+
+const T = `"${SESSIONS_TABLE}"`;
+const COLUMNS = 'id, user_id, token, expires_at, created_at';
+// pg_try_advisory_lock(int, int) key of the purge: "nest", "sess" in ASCII.
+const PURGE_LOCK = [0x6e657374, 0x73657373];
+
+function toStored(row: SessionRow): StoredSession {
+  return {
+    id: String(row.id),
+    userId: String(row.user_id),
+    tokenHash: row.token,
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+  };
+}
+
+/** Options of the TypeORM store. */
+export interface TypeOrmSessionStoreOptions {
+  /**
+   * Look sessions up on the DataSource's read replicas (TypeORM `replication`), and on the
+   * primary when a replica has no such session: it may not have received a login made a
+   * moment ago. Writes and lists always go to the primary. Default false.
+   */
+  readFromReplicas?: boolean;
+  /**
+   * The app's users, read in the same statement as the session (`findByTokenHashWithUser`).
+   * Without it, that method is left out and the service resolves users itself.
+   */
+  users?: EntityUsers;
+}
+
+/**
+ * The default store: PostgreSQL through the app's TypeORM DataSource. Hand-written SQL, one
+ * statement per call, so the hot path is one indexed SELECT and every write is atomic.
+ */
+export class TypeOrmSessionStore implements SessionStore {
+  /** See `SessionStore.findByTokenHashWithUser`; there only with `options.users`. */
+  readonly findByTokenHashWithUser?: (tokenHash: Buffer) => Promise<{ session: StoredSession; user: unknown } | null>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly options: TypeOrmSessionStoreOptions = {},
+  ) {
+    const users = options.users;
+    if (users) {
+      const sql = `SELECT s.id, s.user_id, s.token, s.expires_at, s.created_at, ${users.selectList('u')} FROM ${T} s ${users.leftJoin('u', 's.user_id')} WHERE s.token = $1`;
+      this.findByTokenHashWithUser = (tokenHash) =>
+        this.findOne(sql, tokenHash, (row) => ({ session: toStored(row), user: users.hydrate(row as unknown as Record<string, unknown>) }));
+    }
+  }
+
+  // A read by token hash: on a replica first when configured, then on the primary, since a
+  // replica may not yet have a login made a moment ago.
+  private async findOne<R>(sql: string, tokenHash: Buffer, map: (row: SessionRow) => R): Promise<R | null> {
+    if (this.options.readFromReplicas) {
+      const [row] = (await this.run(sql, [tokenHash], true)).rows;
+      if (row) return map(row);
+    }
+    const [row] = await this.rows(sql, [tokenHash]);
+    return row ? map(row) : null;
+  }
+
+  private run<R = SessionRow>(sql: string, params: unknown[], replica = false): Promise<PgResult<R>> {
+    return pgQuery<R>(this.dataSource, sql, params, replica);
+  }
+
+  private async rows(sql: string, params: unknown[]): Promise<SessionRow[]> {
+    return (await this.run(sql, params)).rows;
+  }
+
+  async create(session: NewStoredSession): Promise<StoredSession> {
+    // The user's own expired sessions go in the same statement: at login they are found by
+    // the user_id index for free, and no extra round trip slows the login.
+    const [row] = await this.rows(
+      `WITH expired AS (DELETE FROM ${T} WHERE user_id = $1 AND expires_at <= $4)
+       INSERT INTO ${T} (user_id, token, expires_at, created_at) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
+      [session.userId, session.tokenHash, session.expiresAt, session.createdAt],
+    );
+    return toStored(row);
+  }
+
+  findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
+    return this.findOne(`SELECT ${COLUMNS} FROM ${T} WHERE token = $1`, tokenHash, toStored);
+  }
+
+  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
+    const rows = await this.rows(
+      `UPDATE ${T} SET expires_at = $2 WHERE id = $1 AND expires_at < $3 AND expires_at > $4 RETURNING id`,
+      [session.id, expiresAt, ifBefore, now],
+    );
+    return rows.length === 1;
+  }
+
+  async replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null> {
+    const [row] = await this.rows(
+      `UPDATE ${T} SET token = $2 WHERE token = $1 AND expires_at > $3 RETURNING ${COLUMNS}`,
+      [tokenHash, newTokenHash, now],
+    );
+    return row ? toStored(row) : null;
+  }
+
+  async deleteByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
+    const [row] = await this.rows(`DELETE FROM ${T} WHERE token = $1 RETURNING ${COLUMNS}`, [tokenHash]);
+    return row ? toStored(row) : null;
+  }
+
+  async deleteById(userId: string, id: string): Promise<StoredSession | null> {
+    const [row] = await this.rows(`DELETE FROM ${T} WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`, [id, userId]);
+    return row ? toStored(row) : null;
+  }
+
+  async deleteByUser(userId: string, exceptId?: string): Promise<StoredSession[]> {
+    const rows =
+      exceptId === undefined
+        ? await this.rows(`DELETE FROM ${T} WHERE user_id = $1 RETURNING ${COLUMNS}`, [userId])
+        : await this.rows(`DELETE FROM ${T} WHERE user_id = $1 AND id <> $2 RETURNING ${COLUMNS}`, [userId, exceptId]);
+    return rows.map(toStored);
+  }
+
+  async listByUser(userId: string, now: Date): Promise<StoredSession[]> {
+    const rows = await this.rows(
+      `SELECT ${COLUMNS} FROM ${T} WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC`,
+      [userId, now],
+    );
+    return rows.map(toStored);
+  }
+
+  async withPurgeLock<T>(work: () => Promise<T>): Promise<T | null> {
+    // A session-level advisory lock lives on one connection: hold one for the whole purge. If
+    // that connection dies, PostgreSQL releases the lock with it.
+    const runner = this.dataSource.createQueryRunner('master');
+    try {
+      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1, $2) AS locked', PURGE_LOCK)) as { locked: boolean }[];
+      if (!locked) return null;
+      try {
+        return await work();
+      } finally {
+        await runner.query('SELECT pg_advisory_unlock($1, $2)', PURGE_LOCK);
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
+  async countSessions(now: Date): Promise<{ live: number; expired: number }> {
+    const {
+      rows: [row],
+    } = await this.run<{ live: string; expired: string }>(
+      `SELECT count(*) FILTER (WHERE expires_at > $1)::bigint AS live, count(*) FILTER (WHERE expires_at <= $1)::bigint AS expired FROM ${T}`,
+      [now],
+    );
+    return { live: Number(row.live), expired: Number(row.expired) };
+  }
+
+  async ping(): Promise<void> {
+    await this.run('SELECT 1', []);
+  }
+
+  async deleteExpired(now: Date, limit: number): Promise<number> {
+    // SKIP LOCKED: rows another purger (or a logout) holds are left for the next batch, not waited on.
+    // `= ANY(ARRAY(…))`, not `IN (…)`: IN is planned as a semi-join that reads the whole table on
+    // every batch; the array makes it primary-key lookups (1M rows: 1.6 s instead of 11 s).
+    const { rowCount } = await this.run(
+      `DELETE FROM ${T} WHERE id = ANY(ARRAY(SELECT id FROM ${T} WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`,
+      [now, limit],
+    );
+    return rowCount;
+  }
+}

@@ -1,0 +1,68 @@
+import type { Session } from '../core/session.interfaces.js';
+
+/**
+ * The events SessionService emits through @nestjs/event-emitter, when the app has
+ * `EventEmitterModule.forRoot()`. Payloads never carry a token or its hash.
+ *
+ * @example
+ * @OnEvent(SessionEvents.Destroyed)
+ * audit(event: SessionDestroyedEvent) { this.log.info({ user: event.session.userId, reason: event.reason }); }
+ */
+export const SessionEvents = {
+  Created: 'session.created',
+  Refreshed: 'session.refreshed',
+  Rotated: 'session.rotated',
+  Destroyed: 'session.destroyed',
+  AllRevoked: 'session.all-revoked',
+  Purged: 'session.purged',
+  RefreshReused: 'session.refresh-reused',
+} as const;
+
+/** `session.created`: a login. */
+export interface SessionCreatedEvent {
+  session: Session;
+}
+
+/** `session.refreshed`: the expiry slid (written at most once per updateAge). */
+export interface SessionRefreshedEvent {
+  session: Session;
+}
+
+/** `session.rotated`: the session got a new token; the old one is dead. */
+export interface SessionRotatedEvent {
+  session: Session;
+}
+
+/** `session.destroyed`: one session ended, by its own logout or revoked by id. */
+export interface SessionDestroyedEvent {
+  session: Session;
+  /**
+   * `logout`: its own token; `revoked`: by id (or everywhere but one); `evicted`: a login over
+   * `maxSessionsPerUser`; `refresh_reused`: a replayed refresh token revoked its login.
+   */
+  reason: 'logout' | 'revoked' | 'evicted' | 'refresh_reused';
+}
+
+/** `session.all-revoked`: a user's sessions ended at once (all, or all but `keptSessionId`). */
+export interface SessionsRevokedEvent {
+  userId: string;
+  count: number;
+  keptSessionId?: string;
+}
+
+/** `session.purged`: a purge of expired sessions finished. */
+export interface SessionsPurgedEvent {
+  count: number;
+  durationMs: number;
+}
+
+/**
+ * `session.refresh-reused`: a refresh token we issued was presented after it had been used, so
+ * someone other than its owner holds a copy. The login it belonged to (`revoked`, null when it
+ * had already ended) is revoked; alert on this.
+ */
+export interface SessionRefreshReusedEvent {
+  userId: string;
+  sessionId: string;
+  revoked: Session | null;
+}
