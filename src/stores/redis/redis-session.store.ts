@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
+import { DEFAULT_KEY_PREFIX, isRedisKeyPrefix, REDIS_KEY_PREFIX_RULE } from '../store-defaults.js';
 
 /** Options of `RedisSessionStore`. */
 export interface RedisSessionStoreOptions {
   /**
-   * Put before every key, so several apps (or test runs) can share one Redis. No braces: they
-   * would become the Cluster hash tag of every key and pin all sessions to one slot.
-   * Default `'sess:'`.
+   * Put before every key, so several apps (or test runs) can share one Redis. Up to 64
+   * printable ASCII characters; no braces: they would become the Cluster hash tag of every key
+   * and pin all sessions to one slot. Default `'sess:'`.
    */
   keyPrefix?: string;
 }
@@ -209,8 +210,6 @@ return n
 `),
 };
 
-const DEFAULT_KEY_PREFIX = 'sess:';
-
 // Escapes what would end the hash tag early ('}') or make two user ids one key ('%' itself).
 function encodeUserId(userId: string): string {
   return userId.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -258,8 +257,8 @@ export class RedisSessionStore implements SessionStore {
       throw new TypeError('RedisSessionStore: expected an ioredis Redis or Cluster client.');
     }
     const keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    if (typeof keyPrefix !== 'string' || /[{}\s]/.test(keyPrefix)) {
-      throw new TypeError(`RedisSessionStore: keyPrefix must be a string without spaces or braces (braces are Redis Cluster hash tags), got ${JSON.stringify(keyPrefix)}.`);
+    if (!isRedisKeyPrefix(keyPrefix)) {
+      throw new TypeError(`RedisSessionStore: keyPrefix must be ${REDIS_KEY_PREFIX_RULE}, got ${JSON.stringify(keyPrefix)}.`);
     }
     this.keyPrefix = keyPrefix;
   }

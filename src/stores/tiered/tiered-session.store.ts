@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import type { SharedSessionCache } from './shared-session-cache.interface.js';
 import type { NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
+import { DEFAULT_SHARED_CACHE_TTL_MS } from '../store-defaults.js';
 import { errorMessage } from '../../core/utils.js';
 
 /** Options of `TieredSessionStore`. */
@@ -22,9 +23,6 @@ export interface TieredSessionStoreOptions {
   /** The clock expiry checks use (epoch ms); the service's clock. Default `Date.now`. */
   clock?: () => number;
 }
-
-const HOUR = 3_600_000;
-
 
 /**
  * A `SessionStore` that reads through a shared cache (Memcached) in front of the store of
@@ -59,7 +57,7 @@ export class TieredSessionStore implements SessionStore {
     private readonly cache: SharedSessionCache,
     options: TieredSessionStoreOptions = {},
   ) {
-    const { ttlMs = HOUR, primeOnCreate = true, fillWindowMs = 5_000, evictionRetryMs = 1_000, clock = Date.now } = options;
+    const { ttlMs = DEFAULT_SHARED_CACHE_TTL_MS, primeOnCreate = true, fillWindowMs = 5_000, evictionRetryMs = 1_000, clock = Date.now } = options;
     if (typeof ttlMs !== 'number' || !(ttlMs > 0)) throw new TypeError(`TieredSessionStore: ttlMs must be a positive number of ms, got ${JSON.stringify(ttlMs)}.`);
     if (typeof fillWindowMs !== 'number' || !(fillWindowMs > 0)) throw new TypeError(`TieredSessionStore: fillWindowMs must be a positive number of ms, got ${JSON.stringify(fillWindowMs)}.`);
     if (!Number.isInteger(evictionRetryMs) || evictionRetryMs < 1) throw new TypeError(`TieredSessionStore: evictionRetryMs must be a positive integer, got ${JSON.stringify(evictionRetryMs)}.`);
