@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import memjs from 'memjs';
 import type { Client } from 'memjs';
 import type { StoredSession } from '../session-store.interface.js';
+import { DEFAULT_KEY_PREFIX, isMemcachedKeyPrefix, MEMCACHED_KEY_PREFIX_RULE } from '../store-defaults.js';
 import type { SharedSessionCache } from './shared-session-cache.interface.js';
 import { errorMessage } from '../../core/utils.js';
 
@@ -39,7 +40,6 @@ export class MemcachedUnavailableError extends Error {
   override readonly name = 'MemcachedUnavailableError';
 }
 
-const DEFAULT_PREFIX = 'sess:';
 const DEFAULT_TIMEOUT_MS = 500;
 const DEFAULT_REVOKED_TTL_S = 60;
 const DEFAULT_RETRY_AFTER_MS = 1_000;
@@ -47,7 +47,6 @@ const WARN_INTERVAL_MS = 10_000;
 /** memcached reads an expiry above 30 days as a unix time, not a TTL; longer TTLs are clamped to it. */
 export const MAX_RELATIVE_TTL_SECONDS = 60 * 60 * 24 * 30;
 const MAX_KEY_BYTES = 250;
-const PREFIX_PATTERN = /^[\x21-\x7e]{0,64}$/;
 const REVOKED_SUFFIX = '.revoked';
 const REVOKED_VALUE = Buffer.from('1');
 // Deletes go out in batches of this many keys, each batch bounded by timeoutMs.
@@ -148,13 +147,13 @@ export class MemcachedSessionCache implements SharedSessionCache {
   private closing?: Promise<void>;
 
   constructor(options: MemcachedSessionCacheOptions) {
-    const { servers, keyPrefix = DEFAULT_PREFIX, timeoutMs = DEFAULT_TIMEOUT_MS } = options ?? ({} as MemcachedSessionCacheOptions);
+    const { servers, keyPrefix = DEFAULT_KEY_PREFIX, timeoutMs = DEFAULT_TIMEOUT_MS } = options ?? ({} as MemcachedSessionCacheOptions);
     const { revokedTtlSeconds = DEFAULT_REVOKED_TTL_S, retryAfterMs = DEFAULT_RETRY_AFTER_MS, clock = Date.now } = options ?? {};
     if (typeof servers !== 'string' || !/^[^,\s]+(,[^,\s]+)*$/.test(servers)) {
       throw new TypeError(`MemcachedSessionCache: servers must be 'host:port' or 'host:port,host:port', got ${JSON.stringify(servers)}.`);
     }
-    if (typeof keyPrefix !== 'string' || !PREFIX_PATTERN.test(keyPrefix)) {
-      throw new TypeError(`MemcachedSessionCache: keyPrefix must be up to 64 printable ASCII characters without spaces, got ${JSON.stringify(keyPrefix)}.`);
+    if (!isMemcachedKeyPrefix(keyPrefix)) {
+      throw new TypeError(`MemcachedSessionCache: keyPrefix must be ${MEMCACHED_KEY_PREFIX_RULE}, got ${JSON.stringify(keyPrefix)}.`);
     }
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
       throw new TypeError(`MemcachedSessionCache: timeoutMs must be an integer from 1 to 60000, got ${JSON.stringify(timeoutMs)}.`);
