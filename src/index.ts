@@ -6,20 +6,15 @@ export { SessionGuard } from './http/session.guard.js';
 export { CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public, RequireSession, SESSION_REQUIREMENTS_KEY } from './http/session.decorators.js';
 export { SessionCookies, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './http/session-transport.js';
 export { getRequestSession } from './http/session.request.js';
-export type { SessionCookieOptions } from './http/cookie.js';
-export type {
-  IssuedSession,
-  Session,
-  SessionCacheOptions,
-  SessionClientInfo,
-  SessionModuleOptions,
-  SessionRequirements,
-  SessionStorageOptions,
-  SessionValidation,
-  UserId,
-  ValidatedSession,
-} from './core/session.interfaces.js';
-export type { SessionJwtKey, SessionJwtOptions } from './tokens/jwt-codec.js';
+export type { IssuedSession, Session, SessionClientInfo, SessionRequirements, SessionValidation, UserId, ValidatedSession } from './core/session.interfaces.js';
+export type { SessionModuleOptions } from './options/session-module.options.js';
+export type { SessionCookieOptions } from './http/http.options.js';
+export type { SessionCacheOptions } from './cache/cache.options.js';
+export type { SessionStorageOptions } from './stores/storage.options.js';
+export type { SessionCleanupOptions } from './cleanup/cleanup.options.js';
+export type { SessionLimitOptions, SessionRotationPolicy } from './core/core.options.js';
+export type { SessionRefreshTokenOptions } from './tokens/tokens.options.js';
+export type { SessionJwtKey, SessionJwtOptions } from './tokens/jwt.options.js';
 export { SessionLimitExceededException, SessionOptionsError, SessionStoreUnavailableException } from './core/session.exceptions.js';
 export {
   SessionEvents,

@@ -1,4 +1,5 @@
-import { readCookies, type ResolvedCookieOptions, serializeCookie } from './cookie.js';
+import { readCookies, serializeCookie } from './cookie.js';
+import type { ResolvedCookieOptions } from './http.options.js';
 
 const options: ResolvedCookieOptions = { name: 'session', secure: true, sameSite: 'lax', path: '/', domain: undefined };
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);

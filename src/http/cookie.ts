@@ -1,25 +1,4 @@
-/** How the session cookie is written. */
-export interface SessionCookieOptions {
-  /**
-   * Cookie name. Default `'session'`. A `__Host-` prefix (`'__Host-session'`) makes browsers
-   * refuse the cookie unless it is Secure, Path=/ and has no Domain, so no subdomain can plant
-   * or overwrite it; the options are checked against that at startup.
-   */
-  name?: string;
-  /** Sent over HTTPS only. Default `true` (browsers accept it from http://localhost too). */
-  secure?: boolean;
-  /** Default `'lax'`: sent on top-level navigations, not on cross-site POSTs. */
-  sameSite?: 'lax' | 'strict' | 'none';
-  /** Domain attribute. Default none: the cookie stays on the exact host that set it. */
-  domain?: string;
-  /** Path attribute. Default `'/'`. */
-  path?: string;
-}
-
-export type ResolvedCookieOptions = Required<Omit<SessionCookieOptions, 'domain'>> & { domain: string | undefined };
-
-/** RFC 6265 token characters: what a cookie name may hold. */
-export const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+import type { ResolvedCookieOptions } from './http.options.js';
 
 /**
  * Every value of cookie `name` in a Cookie header, in order. A name can repeat (a parent

@@ -1,6 +1,7 @@
 import { SessionOptionsError } from '../core/session.exceptions.js';
+import { parseDuration } from './duration.js';
 
-// Checks shared by the module's options and the `jwt` option, so both word their errors alike.
+// Checks shared by every slice of the options (and the `jwt` option), so all word their errors alike.
 
 /** Secrets shorter than this are refused: 256 bits, the size of the keys derived from them. */
 export const MIN_SECRET_BYTES = 32;
@@ -46,4 +47,60 @@ export function secretBytes(option: string, value: unknown): Uint8Array {
     throw new SessionOptionsError(option, `got a ${bytes.byteLength}-byte secret; expected at least ${MIN_SECRET_BYTES} bytes (${GENERATE_SECRET}).`);
   }
   return bytes;
+}
+
+// A century: past it a Date overflows PostgreSQL's timestamptz arithmetic long before anyone cares.
+const MAX_DURATION_MS = 100 * 365 * 86_400_000;
+
+/** A positive duration up to 100 years, in milliseconds. */
+export function duration(option: string, value: unknown): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0 || ms > MAX_DURATION_MS) {
+    throw new SessionOptionsError(
+      option,
+      `got ${show(value)}; expected a positive duration up to 100 years, as milliseconds (86400000) or a string ('15m', '12h', '30d').`,
+    );
+  }
+  return ms;
+}
+
+/** Refuses anything but `undefined` or a boolean. */
+export function optionalBoolean(option: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') throw new SessionOptionsError(option, `got ${show(value)}; expected true or false.`);
+  return value;
+}
+
+/** Every key of `T`, optional ones too, each marked `true`: a key left out does not compile. */
+export type OptionKeyRecord<T> = { [K in keyof Required<T>]: true };
+
+/**
+ * The option keys of a slice, from a record the compiler holds complete, so adding an option
+ * to the slice's interface without listing it here fails the build rather than being refused
+ * at startup as unknown.
+ */
+export function optionKeys<T>(keys: OptionKeyRecord<T>): ReadonlyArray<keyof T & string> {
+  return Object.keys(keys) as (keyof T & string)[];
+}
+
+/** Every method of `T`, each marked by whether the interface requires it. */
+export type MethodRecord<T> = { [K in keyof Required<T>]: object extends Pick<T, K> ? 'optional' : 'required' };
+
+/**
+ * `value` as a `T` once its required methods are functions and its optional ones functions or
+ * absent; otherwise refuses it, naming `option` and the first method at fault. `what` is the
+ * interface's name as the message gives it.
+ */
+export function checkMethods<T>(option: string, value: object, what: string, methods: MethodRecord<T>): T {
+  for (const [name, need] of Object.entries(methods) as [string, 'optional' | 'required'][]) {
+    const method = (value as Record<string, unknown>)[name];
+    if (typeof method === 'function' || (method === undefined && need === 'optional')) continue;
+    const required = Object.keys(methods).filter((key) => methods[key as keyof T] === 'required');
+    throw new SessionOptionsError(
+      option,
+      method === undefined
+        ? `got a ${what} without ${name}(); expected every method the interface requires: ${required.join(', ')}.`
+        : `got a ${what} whose ${name} is ${show(method)}; expected a function${need === 'optional' ? ', or leave it out' : ''}.`,
+    );
+  }
+  return value as T;
 }

@@ -1,6 +1,6 @@
 import { SessionOptionsError } from '../core/session.exceptions.js';
 import { resolveSessionOptions } from './resolve-options.js';
-import type { SessionModuleOptions } from '../core/session.interfaces.js';
+import type { SessionModuleOptions } from './session-module.options.js';
 
 const resolveUser = async (id: string) => ({ id });
 const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
@@ -75,6 +75,41 @@ describe('resolveSessionOptions', () => {
   it('reads maxSessionsPerUser as a number or { max, policy }', () => {
     expect(resolveSessionOptions({ resolveUser, maxSessionsPerUser: 3 }).maxSessionsPerUser).toEqual({ max: 3, policy: 'evict-oldest' });
     expect(resolveSessionOptions({ resolveUser, maxSessionsPerUser: { max: 1, policy: 'refuse' } }).maxSessionsPerUser).toEqual({ max: 1, policy: 'refuse' });
+  });
+
+  it('knows every option of SessionModuleOptions, and lists them all when refusing another', () => {
+    // The compiler holds this record to every key of the interface, so it cannot fall behind.
+    const every: { [K in keyof Required<SessionModuleOptions>]: true } = {
+      resolveUser: true,
+      userEntity: true,
+      maxAge: true,
+      updateAge: true,
+      absoluteMaxAge: true,
+      cookie: true,
+      bearer: true,
+      cache: true,
+      storage: true,
+      replication: true,
+      dataSource: true,
+      broadcast: true,
+      cleanup: true,
+      purgeBatchSize: true,
+      storeTimeout: true,
+      clock: true,
+      rotationPolicy: true,
+      resolvePermissions: true,
+      resolveContext: true,
+      maxSessionsPerUser: true,
+      bindToUserAgent: true,
+      tokenType: true,
+      jwt: true,
+      encryption: true,
+      refreshToken: true,
+    };
+    const listed = /the known ones are (.*)\.$/.exec(fails({ resolveUser, colour: 'blue' }).message)?.[1].split(', ');
+    expect(listed?.sort()).toEqual(Object.keys(every).sort());
+    // The module builder's extra is accepted without being one of ours.
+    expect(() => resolveSessionOptions({ resolveUser, isGlobal: true } as SessionModuleOptions)).not.toThrow();
   });
 
   it('never puts a secret in an error message', () => {

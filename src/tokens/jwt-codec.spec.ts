@@ -1,7 +1,8 @@
 import { createHmac, createPublicKey, generateKeyPairSync, hkdfSync, type KeyObject } from 'node:crypto';
 import { CompactEncrypt, decodeJwt, decodeProtectedHeader, EncryptJWT, SignJWT } from 'jose';
 import { SessionOptionsError } from '../core/session.exceptions.js';
-import { resolveJwtOptions, type SessionJwtClaims, SessionJwtCodec } from './jwt-codec.js';
+import { type SessionJwtClaims, SessionJwtCodec } from './jwt-codec.js';
+import { resolveJwtOptions } from './jwt.options.js';
 import { generateToken } from './opaque-token.js';
 
 const SECRET = 'test-secret-test-secret-test-secret-0123456789';

@@ -1,0 +1,111 @@
+import { SessionOptionsError } from '../core/session.exceptions.js';
+import { resolveSessionOptions } from '../options/resolve-options.js';
+import type { SessionModuleOptions } from '../options/session-module.options.js';
+import type { SessionStore } from './session-store.interface.js';
+import { DEFAULT_KEY_PREFIX, isRedisKeyPrefix } from './store-defaults.js';
+
+const resolveUser = async (id: string) => ({ id });
+const unused = async (): Promise<never> => {
+  throw new Error('not called by the options');
+};
+
+function fails(options: unknown): SessionOptionsError {
+  try {
+    resolveSessionOptions(options as SessionModuleOptions);
+  } catch (error) {
+    expect(error).toBeInstanceOf(SessionOptionsError);
+    return error as SessionOptionsError;
+  }
+  throw new Error('expected the options to be refused');
+}
+
+// deleteExpired sits on the prototype, as class methods do, so the check must look there too;
+// the other methods are own properties, so a spread copy of an instance lacks deleteExpired alone.
+class OwnStore implements SessionStore {
+  create = unused;
+  findByTokenHash = unused;
+  extendExpiry = unused;
+  replaceTokenHash = unused;
+  deleteByTokenHash = unused;
+  deleteById = unused;
+  deleteByUser = unused;
+  listByUser = unused;
+  async deleteExpired(): Promise<number> {
+    return 0;
+  }
+}
+
+describe('the storage slice', () => {
+  it('defaults to the database, the default DataSource, and replication as TypeORM has it', () => {
+    expect(resolveSessionOptions({ resolveUser })).toMatchObject({ storage: { type: 'database' }, dataSource: undefined, replication: undefined });
+  });
+
+  it('takes a SessionStore instance, resolved as a custom store used as it is', () => {
+    const store = new OwnStore();
+    const { storage } = resolveSessionOptions({ resolveUser, storage: store });
+    expect(storage).toEqual({ type: 'custom', store });
+    expect(storage.type === 'custom' && storage.store).toBe(store);
+  });
+
+  it('refuses a store missing a method the interface requires, naming it', () => {
+    const error = fails({ resolveUser, storage: { ...new OwnStore() } });
+    expect(error.option).toBe('storage');
+    expect(error.message).toMatch(/got a SessionStore without deleteExpired\(\); expected every method the interface requires: create, findByTokenHash, /);
+  });
+
+  it('refuses a store whose optional method is not a function', () => {
+    const error = fails({ resolveUser, storage: Object.assign(new OwnStore(), { ping: 'yes' }) });
+    expect(error.option).toBe('storage');
+    expect(error.message).toMatch(/whose ping is "yes"; expected a function, or leave it out/);
+  });
+
+  it('reads an object without create and findByTokenHash as a { type } form', () => {
+    expect(fails({ resolveUser, storage: { findByTokenHash: unused } }).option).toBe('storage.type');
+    expect(fails({ resolveUser, storage: { type: 'custom' } }).message).toMatch(/expected 'database', 'redis' or 'memcached', or a SessionStore instance/);
+  });
+
+  it('names the DataSource by the name TypeOrmModule.forRoot was given', () => {
+    expect(resolveSessionOptions({ resolveUser, dataSource: 'sessions' }).dataSource).toBe('sessions');
+  });
+
+  it.each([[''], [42], [null]])('refuses dataSource %p', (dataSource) => {
+    const error = fails({ resolveUser, dataSource });
+    expect(error.option).toBe('dataSource');
+    expect(error.message).toMatch(/expected the name given to TypeOrmModule.forRoot\(\{ name \}\)/);
+  });
+
+  it('fills in the Redis and Memcached key prefix and the shared cache ttl', () => {
+    expect(resolveSessionOptions({ resolveUser, storage: { type: 'redis', url: 'redis://127.0.0.1:6379' } }).storage).toMatchObject({ keyPrefix: DEFAULT_KEY_PREFIX });
+    expect(resolveSessionOptions({ resolveUser, storage: { type: 'memcached', servers: '127.0.0.1:11211' } }).storage).toEqual({
+      type: 'memcached',
+      servers: '127.0.0.1:11211',
+      keyPrefix: DEFAULT_KEY_PREFIX,
+      ttl: 3_600_000,
+    });
+  });
+
+  it('holds a Redis key prefix to the rule RedisSessionStore holds it to', () => {
+    for (const prefix of ['sess:{all}:', 'has space', 'x'.repeat(65), 'é']) {
+      expect(isRedisKeyPrefix(prefix)).toBe(false);
+      expect(fails({ resolveUser, storage: { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: prefix } }).option).toBe('storage.keyPrefix');
+    }
+    expect(isRedisKeyPrefix('app-1:sess:')).toBe(true);
+  });
+
+  it.each([
+    [{ type: 'redis' }, 'storage.url', /exactly one of url/],
+    [{ type: 'redis', url: 'http://localhost' }, 'storage.url', /expected a Redis URL/],
+    [{ type: 'redis', url: 'redis://h:1', db: 1 }, 'storage.db', /unknown option; the known ones are type, url, nodes, client, keyPrefix/],
+    [{ type: 'memcached', servers: 'localhost' }, 'storage.servers', /'host:port'/],
+    [{ type: 'memcached', servers: 'h:1', keyPrefix: 'a b' }, 'storage.keyPrefix', /without spaces/],
+    [{ type: 'database', url: 'x' }, 'storage.url', /unknown option; the known ones are type/],
+  ])('refuses storage %p, naming %s', (storage, option, message) => {
+    const error = fails({ resolveUser, storage });
+    expect(error.option).toBe(option);
+    expect(error.message).toMatch(message);
+  });
+
+  it('refuses a replication that is not a boolean', () => {
+    expect(fails({ resolveUser, replication: 'yes' }).option).toBe('replication');
+  });
+});
