@@ -1,9 +1,10 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { SessionCookies } from './http/session-transport.js';
-import { SessionEntity } from './stores/typeorm/session.entity.js';
-import { ConfigurableModuleClass } from './session.module-definition.js';
-import { sessionProviders } from './session.providers.js';
+import { ConfigurableModuleClass, SESSION_MODULE_OPTIONS } from './session.module-definition.js';
+import { SESSION_OPTIONS } from './session.constants.js';
+import { resolveSessionOptions } from './options/resolve-options.js';
+import { storageProviders } from './stores/storage.providers.js';
+import { invalidationProviders } from './invalidation/invalidation.providers.js';
 import { SessionGuard } from './http/session.guard.js';
 import { SessionService } from './core/session.service.js';
 import { SessionTelemetry } from './telemetry/session.telemetry.js';
@@ -12,13 +13,17 @@ import { SessionStore } from './stores/session-store.interface.js';
 
 /**
  * Server-side sessions. `SessionModule.forRoot({ resolveUser })` or `forRootAsync({ inject,
- * useFactory })`; the app brings `TypeOrmModule.forRoot` with the `SessionEntity` (or
- * `autoLoadEntities`) and runs the sessions migration.
+ * useFactory })`. With PostgreSQL storage (the default) the app brings `TypeOrmModule.forRoot`
+ * with the `SessionEntity` (or `autoLoadEntities`) and runs the sessions migration; with Redis
+ * or a store of its own it needs no TypeORM. The providers that depend on the DataSource's name
+ * are added when the module is defined (session.module-definition.ts).
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([SessionEntity])],
   providers: [
-    ...sessionProviders,
+    // Validation of the options happens here, once, at startup, before anything uses them.
+    { provide: SESSION_OPTIONS, useFactory: resolveSessionOptions, inject: [SESSION_MODULE_OPTIONS] },
+    ...storageProviders,
+    ...invalidationProviders,
     SessionTelemetry,
     SessionService,
     SessionCookies,

@@ -1,17 +1,13 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type Provider } from '@nestjs/common';
-import { getDataSourceToken } from '@nestjs/typeorm';
 import type { Cluster, Redis } from 'ioredis';
-import type { DataSource } from 'typeorm';
-import { SESSION_OPTIONS, SESSION_USERS } from './session.constants.js';
-import { SessionOptionsError } from './core/session.exceptions.js';
-import { SESSION_MODULE_OPTIONS } from './session.module-definition.js';
-import { type ResolvedSessionOptions, resolveSessionOptions } from './options/resolve-options.js';
-import { NoopInvalidationBus } from './invalidation/noop-invalidation.bus.js';
-import { SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
-import { SessionStore } from './stores/session-store.interface.js';
-import { EntityUsers } from './stores/typeorm/entity-users.js';
-import { TypeOrmSessionStore } from './stores/typeorm/typeorm-session.store.js';
-import { errorMessage, withTimeout } from './core/utils.js';
+import { SESSION_OPTIONS, SESSION_USERS } from '../session.constants.js';
+import { SessionOptionsError } from '../core/session.exceptions.js';
+import type { ResolvedSessionOptions } from '../options/resolve-options.js';
+import { SessionStore } from './session-store.interface.js';
+import { EntityUsers } from './typeorm/entity-users.js';
+import { SESSION_DATA_SOURCE, type SessionDataSource } from './typeorm/session-data-source.js';
+import { TypeOrmSessionStore } from './typeorm/typeorm-session.store.js';
+import { errorMessage, withTimeout } from '../core/utils.js';
 
 const STARTUP_TIMEOUT_MS = 5_000;
 
@@ -26,7 +22,8 @@ function redact(url: string): string {
   }
 }
 
-async function optionalImport<T>(name: string, option: string, purpose: string): Promise<T> {
+/** Imports an optional peer, or says which option needs it and how to install it. */
+export async function optionalImport<T>(name: string, option: string, purpose: string): Promise<T> {
   try {
     return (await import(name)) as T;
   } catch {
@@ -36,7 +33,8 @@ async function optionalImport<T>(name: string, option: string, purpose: string):
 
 /**
  * What the module opened itself (a Redis client, a Memcached client, the stores over them),
- * closed at shutdown, newest first. What the app handed in (`storage.client`) stays open.
+ * closed at shutdown, newest first. What the app handed in (`storage.client`, a store of its
+ * own) stays open: the app opened it and may still be using it.
  */
 @Injectable()
 export class SessionResources implements OnApplicationShutdown {
@@ -101,24 +99,29 @@ export class SessionResources implements OnApplicationShutdown {
   }
 }
 
-async function createStore(options: ResolvedSessionOptions, dataSource: DataSource, resources: SessionResources, users: EntityUsers | null): Promise<SessionStore> {
+function typeOrmStore(options: ResolvedSessionOptions, data: SessionDataSource, users: EntityUsers | null, type: 'database' | 'memcached'): TypeOrmSessionStore {
+  const dataSource = data.forStorage(type);
   const readFromReplicas = options.replication ?? ('replication' in dataSource.options && Boolean(dataSource.options.replication));
-  const database = () => new TypeOrmSessionStore(dataSource, { readFromReplicas, users: users ?? undefined });
+  return new TypeOrmSessionStore(dataSource, { readFromReplicas, users: users ?? undefined });
+}
+
+async function createStore(options: ResolvedSessionOptions, data: SessionDataSource, resources: SessionResources, users: EntityUsers | null): Promise<SessionStore> {
   const storage = options.storage;
   switch (storage.type) {
     case 'database':
-      return database();
+      return typeOrmStore(options, data, users, 'database');
+    case 'custom':
+      // The app's store, used as given; the app opened it, so the app closes it.
+      return storage.store;
     case 'redis': {
-      const { RedisSessionStore } = await import('./stores/redis/redis-session.store.js');
+      const { RedisSessionStore } = await import('./redis/redis-session.store.js');
       return new RedisSessionStore(await resources.redisClient(), { keyPrefix: storage.keyPrefix });
     }
     case 'memcached': {
-      const { MemcachedSessionCache } = await optionalImport<typeof import('./stores/tiered/memcached-session.cache.js')>(
-        './stores/tiered/memcached-session.cache.js',
-        'storage.type',
-        "storage.type 'memcached' (the memjs package)",
-      );
-      const { TieredSessionStore } = await import('./stores/tiered/tiered-session.store.js');
+      const database = typeOrmStore(options, data, users, 'memcached');
+      await optionalImport('memjs', 'storage.type', "storage.type 'memcached'");
+      const { MemcachedSessionCache } = await import('./tiered/memcached-session.cache.js');
+      const { TieredSessionStore } = await import('./tiered/tiered-session.store.js');
       const cache = new MemcachedSessionCache({ servers: storage.servers, keyPrefix: storage.keyPrefix, clock: options.clock });
       try {
         await cache.ping();
@@ -126,37 +129,21 @@ async function createStore(options: ResolvedSessionOptions, dataSource: DataSour
         await cache.close();
         throw new SessionOptionsError('storage.servers', `could not reach Memcached at ${storage.servers}: ${errorMessage(error)}. Check the address and that memcached is running.`);
       }
-      const store = new TieredSessionStore(database(), cache, { ttlMs: storage.ttl, clock: options.clock });
+      const store = new TieredSessionStore(database, cache, { ttlMs: storage.ttl, clock: options.clock });
       resources.own(() => store.close());
       return store;
     }
   }
 }
 
-async function createBus(options: ResolvedSessionOptions, dataSource: DataSource, resources: SessionResources): Promise<SessionInvalidationBus> {
-  if (!options.broadcast) return new NoopInvalidationBus();
-  if (options.storage.type === 'redis') {
-    const { RedisInvalidationBus } = await import('./invalidation/redis-invalidation.bus.js');
-    return new RedisInvalidationBus({ client: await resources.redisClient() });
-  }
-  const { PostgresInvalidationBus } = await import('./invalidation/postgres-invalidation.bus.js');
-  // The listener gets a connection of its own, made like the pool's (TypeORM's pool options).
-  const pool = (dataSource.driver as unknown as { master: { options: Record<string, unknown> } }).master;
-  return new PostgresInvalidationBus({
-    connection: { ...pool.options },
-    query: (sql, params) => dataSource.query(sql, params),
-  });
-}
-
-/** The module's providers; validation of the options happens in the first, once, at startup. */
-export const sessionProviders: Provider[] = [
-  { provide: SESSION_OPTIONS, useFactory: resolveSessionOptions, inject: [SESSION_MODULE_OPTIONS] },
+/** The store and what it is made of; validation of the options happened before, in SESSION_OPTIONS. */
+export const storageProviders: Provider[] = [
   SessionResources,
   {
     provide: SESSION_USERS,
-    useFactory: (options: ResolvedSessionOptions, dataSource: DataSource) => (options.userEntity ? new EntityUsers(dataSource, options.userEntity) : null),
-    inject: [SESSION_OPTIONS, getDataSourceToken()],
+    useFactory: (options: ResolvedSessionOptions, data: SessionDataSource) =>
+      options.userEntity ? new EntityUsers(data.require('userEntity', 'userEntity reads your users through TypeORM (or give resolveUser instead)'), options.userEntity) : null,
+    inject: [SESSION_OPTIONS, SESSION_DATA_SOURCE],
   },
-  { provide: SessionStore, useFactory: createStore, inject: [SESSION_OPTIONS, getDataSourceToken(), SessionResources, SESSION_USERS] },
-  { provide: SessionInvalidationBus, useFactory: createBus, inject: [SESSION_OPTIONS, getDataSourceToken(), SessionResources] },
+  { provide: SessionStore, useFactory: createStore, inject: [SESSION_OPTIONS, SESSION_DATA_SOURCE, SessionResources, SESSION_USERS] },
 ];
