@@ -38,7 +38,21 @@ export {
 export { SessionStore, type NewStoredSession, type StoredSession } from './stores/session-store.interface.js';
 export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm/typeorm-session.store.js';
 export { EntityUsers } from './stores/typeorm/entity-users.js';
+/** The Redis store of `storage: { type: 'redis' }`; also a worked example of a `SessionStore` (needs ioredis, loaded by your client). */
+export { RedisSessionStore, type RedisSessionStoreOptions } from './stores/redis/redis-session.store.js';
+/** A `SessionStore` that reads through a `SharedSessionCache` in front of another store (the store of `storage.type: 'memcached'`). */
+export { TieredSessionStore, type TieredSessionStoreOptions } from './stores/tiered/tiered-session.store.js';
+/** The `SharedSessionCache` on Memcached (memjs, required on first use, not by this import). */
+export { MemcachedSessionCache, type MemcachedSessionCacheOptions } from './stores/tiered/memcached-session.cache.js';
 export { type InvalidationListener, SessionInvalidationBus } from './invalidation/session-invalidation.interface.js';
+/** Revocations over PostgreSQL LISTEN/NOTIFY (the default bus; pg is imported when it starts). */
+export { PostgresInvalidationBus, type PostgresInvalidationBusOptions } from './invalidation/postgres-invalidation.bus.js';
+/** Revocations over Redis pub/sub, on a connection duplicated from your ioredis client; a bus for `broadcast`. */
+export { RedisInvalidationBus, type RedisInvalidationBusOptions } from './invalidation/redis-invalidation.bus.js';
+/** The bus of `broadcast: false`: tells nobody (one instance, or no cache to keep right). */
+export { NoopInvalidationBus } from './invalidation/noop-invalidation.bus.js';
+/** How the Postgres and Redis buses reconnect after losing their subscription. */
+export type { InvalidationReconnectOptions } from './invalidation/invalidation-bus.base.js';
 export type { SharedSessionCache } from './stores/tiered/shared-session-cache.interface.js';
 export { type Duration, parseDuration } from './options/duration.js';
 export { generateToken, hashToken, isWellFormedToken, TOKEN_LENGTH } from './tokens/opaque-token.js';

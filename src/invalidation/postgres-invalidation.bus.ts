@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type { ClientConfig } from 'pg';
 import { ReconnectingInvalidationBus, abortable } from './invalidation-bus.base.js';
 import type { InvalidationReconnectOptions, InvalidationSubscription, InvalidationSubscriptionEvents } from './invalidation-bus.base.js';
 
@@ -9,7 +9,7 @@ export interface PostgresInvalidationBusOptions {
    * A LISTEN needs a session of its own: a pooled connection would hand the subscription to
    * whichever query borrows it next.
    */
-  connection: pg.ClientConfig;
+  connection: ClientConfig;
   /**
    * Runs a query on the app's ordinary pool; NOTIFY needs no dedicated connection. Called
    * outside any transaction, so the notification goes out at once.
@@ -31,7 +31,7 @@ const END_TIMEOUT_MS = 2000;
  * already live in PostgreSQL and it needs nothing more to run.
  */
 export class PostgresInvalidationBus extends ReconnectingInvalidationBus {
-  private readonly connection: pg.ClientConfig;
+  private readonly connection: ClientConfig;
   private readonly query: (sql: string, params: unknown[]) => Promise<unknown>;
   private target?: string;
 
@@ -63,6 +63,9 @@ export class PostgresInvalidationBus extends ReconnectingInvalidationBus {
   }
 
   protected async subscribe(events: InvalidationSubscriptionEvents, signal: AbortSignal): Promise<InvalidationSubscription> {
+    // pg is loaded here, not when this file is imported, so the package index (which exports
+    // this class) loads in an app that has no PostgreSQL at all.
+    const { default: pg } = await import('pg');
     const client = new pg.Client(this.connection);
     this.target = `PostgreSQL ${client.host}:${client.port}/${client.database ?? ''}`;
     // Always listened to: a pg Client emitting 'error' with no listener kills the process.

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Socket } from 'node:net';
-// memjs is CommonJS: under ESM its module.exports is the default export.
-import memjs from 'memjs';
+import { createRequire } from 'node:module';
+import type * as Memjs from 'memjs';
 import type { Client } from 'memjs';
 import type { StoredSession } from '../session-store.interface.js';
 import { DEFAULT_KEY_PREFIX, isMemcachedKeyPrefix, MEMCACHED_KEY_PREFIX_RULE } from '../store-defaults.js';
@@ -33,6 +33,17 @@ export interface MemcachedSessionCacheOptions {
   retryAfterMs?: number;
   /** The clock TTLs and expiry checks use (epoch ms). Default `Date.now`. */
   clock?: () => number;
+}
+
+// memjs is an optional peer, loaded on first use rather than when this file is imported, so the
+// package index (which exports this class) loads without it. It is CommonJS, hence require.
+const require = createRequire(import.meta.url);
+function loadMemjs(): typeof Memjs {
+  try {
+    return require('memjs') as typeof Memjs;
+  } catch (error) {
+    throw new Error(`MemcachedSessionCache needs the "memjs" package; install it (npm install memjs). ${errorMessage(error)}`);
+  }
 }
 
 /** Memcached could not be reached or did not answer in time. */
@@ -170,7 +181,7 @@ export class MemcachedSessionCache implements SharedSessionCache {
     this.retryAfterMs = retryAfterMs;
     this.clock = clock;
     this.where = servers.split(',').map((s) => s.replace(/^([^:@]*):[^@]*@/, '$1:***@')).join(',');
-    this.client = memjs.Client.create(servers, {
+    this.client = loadMemjs().Client.create(servers, {
       // One attempt: our caller has a deadline, and a failed get is answered by the database.
       retries: 1,
       // Failover would send a key to another server while its own is down, and serve from it
