@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { hashToken, type SessionModuleOptions } from '../src/index.js';
-import { createSessionTestApp, resetCalls, type SessionTestApp, totalCalls } from './support/app.js';
+import { createSessionTestApp, resetCalls, type SessionTestApp, type SessionTestAppBase, totalCalls } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { InMemoryInvalidationHub } from './support/in-memory-invalidation.bus.js';
+import { InMemorySessionStore } from './support/in-memory-session.store.js';
+import { createStandaloneSessionTestApp, MemoryUsers } from './support/standalone-app.js';
 
 const MINUTE = 60_000;
 
@@ -142,26 +145,39 @@ describe('a cache ttl longer than the sessions', () => {
 });
 
 // Revocation on one instance reaches the other's warm cache: database (LISTEN/NOTIFY), Redis
-// (pub/sub) and Memcached (its entries deleted, LISTEN/NOTIFY for the local caches).
+// (pub/sub), Memcached (its entries deleted, LISTEN/NOTIFY for the local caches), and a store
+// and a bus of the app's own (the test's, in memory). Redis and the app's own store run in
+// apps without TypeORM, sharing their users in memory.
 const prefix = `x${randomBytes(4).toString('hex')}:`;
-const STORAGES: [string, SessionModuleOptions['storage']][] = [
-  ['database', { type: 'database' }],
-  ['redis', { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: prefix }],
-  ['memcached', { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix: prefix }],
+const hub = new InMemoryInvalidationHub();
+const memory = new InMemorySessionStore();
+const STORAGES: [string, SessionModuleOptions['storage'], { orm: boolean; broadcast?: () => SessionModuleOptions['broadcast'] }][] = [
+  ['database', { type: 'database' }, { orm: true }],
+  ['redis', { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: prefix }, { orm: false }],
+  ['memcached', { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix: prefix }, { orm: true }],
+  // One store for both instances, as one database would be; each instance its own bus.
+  ['in-memory (custom)', memory, { orm: false, broadcast: () => hub.bus() }],
 ];
 
 const TRIALS = 20;
 export const revocationTimes: Record<string, number[]> = {};
 
-describe.each(STORAGES)('two instances on %s storage', (storageName, storage) => {
-  let db: TestDatabase;
-  let a: SessionTestApp;
-  let b: SessionTestApp;
+describe.each(STORAGES)('two instances on %s storage', (storageName, storage, { orm, broadcast }) => {
+  let db: TestDatabase | undefined;
+  let a: SessionTestAppBase;
+  let b: SessionTestAppBase;
 
   beforeAll(async () => {
-    db = await createTestDatabase(`nss_two_${storageName}`);
-    a = await createSessionTestApp(db.url, { storage });
-    b = await createSessionTestApp(db.url, { storage });
+    if (orm) {
+      db = await createTestDatabase(`nss_two_${storageName}`);
+      a = await createSessionTestApp(db.url, { storage });
+      b = await createSessionTestApp(db.url, { storage });
+    } else {
+      // Both count the calls to a shared store (b's counts include a's): only b calls it while b's are read.
+      const users = new MemoryUsers();
+      a = await createStandaloneSessionTestApp({ storage, broadcast: broadcast?.() }, users);
+      b = await createStandaloneSessionTestApp({ storage, broadcast: broadcast?.() }, users);
+    }
   });
   afterAll(async () => {
     await a?.close();
@@ -228,7 +244,7 @@ describe.each(STORAGES)('two instances on %s storage', (storageName, storage) =>
       const { token } = await a.sessions.createSession({ userId });
       await b.sessions.validateSession(token);
       await a.sessions.destroySession(token);
-      const cold = await createSessionTestApp(db.url, { storage, cache: false });
+      const cold = await createSessionTestApp(db!.url, { storage, cache: false });
       try {
         await expect(cold.sessions.validateSession(token)).resolves.toBeNull();
         expect(await cold.store.findByTokenHash(hashToken(token))).toBeNull();

@@ -1,30 +1,75 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { hashToken, type SessionModuleOptions, TOKEN_LENGTH } from '../src/index.js';
-import { createSessionTestApp, resetCalls, type SessionTestApp, totalCalls } from './support/app.js';
+import { createSessionTestApp, resetCalls, type SessionTestAppBase, totalCalls } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { InMemoryInvalidationHub } from './support/in-memory-invalidation.bus.js';
+import { InMemorySessionStore } from './support/in-memory-session.store.js';
+import { createStandaloneSessionTestApp } from './support/standalone-app.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
 // The same behaviour, whatever keeps the sessions. Each run gets its own database and key prefix.
 const prefix = `t${randomBytes(4).toString('hex')}:`;
-const STORAGES: [string, SessionModuleOptions['storage']][] = [
-  ['database', { type: 'database' }],
-  ['redis', { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: prefix }],
-  ['memcached', { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix: prefix }],
+
+/** What differs between stores, where the behaviour may (the rest of the suite holds for all). */
+interface Traits {
+  /** PostgreSQL holds the users: the app has TypeORM. Without it the app has none at all. */
+  orm: boolean;
+  /** Writes are SQL statements (an expiry slide is an UPDATE). */
+  sql: boolean;
+  /** Deleting the user deletes its sessions too (the foreign key). */
+  cascades: boolean;
+  /** Expired sessions go by themselves; the purge only tidies up. */
+  expiresItself: boolean;
+  /** Everything the store holds, as text, to search for a raw token; unset: the SQL sent is searched. */
+  kept?: () => Promise<string>;
+  /** More options for this store's app. */
+  options?: Omit<SessionModuleOptions, 'resolveUser'>;
+}
+
+// Everything under the prefix, values included.
+async function redisKept(): Promise<string> {
+  let kept = '';
+  const redis = new Redis('redis://127.0.0.1:6379');
+  try {
+    for (const key of await redis.keys(`${prefix}*`)) {
+      const type = await redis.type(key);
+      const value = type === 'string' ? await redis.get(key) : type === 'hash' ? await redis.hgetall(key) : await redis.zrange(key, '0', '-1');
+      kept += key + JSON.stringify(value);
+    }
+  } finally {
+    redis.disconnect();
+  }
+  return kept;
+}
+
+const memory = new InMemorySessionStore();
+const STORAGES: [string, SessionModuleOptions['storage'], Traits][] = [
+  ['database', { type: 'database' }, { orm: true, sql: true, cascades: true, expiresItself: false }],
+  ['redis', { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: prefix }, { orm: false, sql: false, cascades: false, expiresItself: true, kept: redisKept }],
+  ['memcached', { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix: prefix }, { orm: true, sql: true, cascades: false, expiresItself: false }],
+  // A store written in the test, plugged in through the option: the contract is the interface.
+  ['in-memory (custom)', memory, { orm: false, sql: false, cascades: false, expiresItself: false, kept: async () => memory.dump(), options: { broadcast: new InMemoryInvalidationHub().bus() } }],
 ];
 
-describe.each(STORAGES)('SessionService on %s storage', (storageName, storage) => {
-  let db: TestDatabase;
-  let t: SessionTestApp;
+describe.each(STORAGES)('SessionService on %s storage', (storageName, storage, traits) => {
+  let db: TestDatabase | undefined;
+  let t: SessionTestAppBase;
   // Near the wall clock: Redis expires keys by real time, the service by this clock.
   const clock = new TestClock(Date.now());
 
   beforeAll(async () => {
-    db = await createTestDatabase(`nss_svc_${storageName}`);
-    t = await createSessionTestApp(db.url, { maxAge: '1h', updateAge: '10m', purgeBatchSize: 100, clock: clock.now, storage });
+    const options = { maxAge: '1h', updateAge: '10m', purgeBatchSize: 100, clock: clock.now, storage, ...traits.options };
+    if (traits.orm) {
+      db = await createTestDatabase(`nss_svc_${storageName}`);
+      t = await createSessionTestApp(db.url, options);
+    } else {
+      // No TypeORM at all, as a Redis-only app or one with its own store has.
+      t = await createStandaloneSessionTestApp(options);
+    }
   });
 
   afterAll(async () => {
@@ -109,16 +154,16 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage) =
     it('refuses a session whose user resolves to null', async () => {
       const userId = await t.createUser();
       const { token } = await t.sessions.createSession({ userId });
-      await t.dataSource.query('UPDATE users SET disabled = true WHERE id = $1', [userId]);
+      await t.disableUser(userId);
       await expect(t.sessions.validateSession(token)).resolves.toBeNull();
     });
 
     it('refuses the session of a deleted user (the database also cascades the delete)', async () => {
       const userId = await t.createUser();
       const { token } = await t.sessions.createSession({ userId });
-      await t.dataSource.query('DELETE FROM users WHERE id = $1', [userId]);
+      await t.deleteUser(userId);
       // Memcached may still hold the row until its ttl: the user check refuses it all the same.
-      if (storageName === 'database') expect(await stored(token)).toBeNull();
+      if (traits.cascades) expect(await stored(token)).toBeNull();
       await expect(t.sessions.validateSession(token)).resolves.toBeNull();
     });
   });
@@ -185,7 +230,7 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage) =
         const results = await Promise.all(Array.from({ length: 200 }, () => t.sessions.authenticate(token)));
         expect(results.every((r) => r?.user.id === userId && r.session.expires.getTime() === start + 90 * MINUTE)).toBe(true);
         expect(t.storeCalls.extendExpiry).toBe(1);
-        expect(t.recorder.count('UPDATE')).toBe(storageName === 'redis' ? 0 : 1);
+        expect(t.recorder.count('UPDATE')).toBe(traits.sql ? 1 : 0);
         expect((await stored(token))!.expiresAt).toEqual(new Date(start + 90 * MINUTE));
 
         // The next burst sees the new expiry and writes nothing.
@@ -328,7 +373,7 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage) =
         clock.set(start + 2 * MINUTE);
         resetCalls(t.storeCalls);
         const purged = await t.sessions.purgeExpiredSessions();
-        if (storageName === 'redis') {
+        if (traits.expiresItself) {
           // Redis expires keys by itself; the purge only tidies indexes.
           expect(purged).toBeGreaterThanOrEqual(0);
         } else {
@@ -340,7 +385,7 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage) =
         for (const s of doomed.slice(0, 10)) await expect(t.sessions.validateSession(s.token)).resolves.toBeNull();
         expect(await t.sessions.validateSession(live.token)).toMatchObject({ id: userId });
         expect((await t.sessions.listUserSessions(userId)).map((s) => s.id)).toEqual([live.session.id]);
-        if (storageName !== 'redis') await expect(t.sessions.purgeExpiredSessions()).resolves.toBe(0);
+        if (!traits.expiresItself) await expect(t.sessions.purgeExpiredSessions()).resolves.toBe(0);
       } finally {
         clock.set(start);
       }
@@ -359,18 +404,8 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage) =
 
       const sent = JSON.stringify(t.recorder.queries.map((q) => [q.sql, q.params.map((p) => (Buffer.isBuffer(p) ? p.toString('latin1') : p))]));
       let kept = '';
-      if (storageName === 'redis') {
-        // Everything under the prefix, values included.
-        const redis = new Redis('redis://127.0.0.1:6379');
-        try {
-          for (const key of await redis.keys(`${prefix}*`)) {
-            const type = await redis.type(key);
-            const value = type === 'string' ? await redis.get(key) : type === 'hash' ? await redis.hgetall(key) : await redis.zrange(key, '0', '-1');
-            kept += key + JSON.stringify(value);
-          }
-        } finally {
-          redis.disconnect();
-        }
+      if (traits.kept) {
+        kept = await traits.kept();
         expect(kept.length).toBeGreaterThan(0);
       } else {
         expect(t.recorder.count()).toBeGreaterThanOrEqual(5);

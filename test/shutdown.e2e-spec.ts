@@ -37,11 +37,12 @@ class SlowController {
   }
 }
 
-function fixture(url: string, session: Partial<SessionModuleOptions>) {
+// `orm: false` is an app with no TypeORM at all, as a Redis-only one is.
+function fixture(url: string, session: Partial<SessionModuleOptions>, orm: boolean) {
   @Module({
     imports: [
       ScheduleModule.forRoot(),
-      TypeOrmModule.forRoot({ type: 'postgres', url, autoLoadEntities: true, migrations: [CreateSessionsTable1763856000000], migrationsRun: true }),
+      ...(orm ? [TypeOrmModule.forRoot({ type: 'postgres', url, autoLoadEntities: true, migrations: [CreateSessionsTable1763856000000], migrationsRun: true })] : []),
       SessionModule.forRoot({ ...session, resolveUser: (id) => ({ id }) }),
     ],
     controllers: [SlowController],
@@ -57,9 +58,9 @@ const handles = () => {
 };
 
 describe.each([
-  ['database', { type: 'database' as const }],
-  ['redis', { type: 'redis' as const, url: 'redis://127.0.0.1:6379', keyPrefix: `shut${randomBytes(3).toString('hex')}:` }],
-])('app.close() with %s storage', (_name, storage) => {
+  ['database', { type: 'database' as const }, true],
+  ['redis', { type: 'redis' as const, url: 'redis://127.0.0.1:6379', keyPrefix: `shut${randomBytes(3).toString('hex')}:` }, false],
+])('app.close() with %s storage', (_name, storage, orm) => {
   let db: TestDatabase;
   beforeAll(async () => {
     db = await createTestDatabase('nss_shutdown');
@@ -78,7 +79,7 @@ describe.each([
       }
     };
     const namedBefore = await ours();
-    const app: INestApplication = await NestFactory.create(fixture(db.url, { storage }), new ExpressAdapter(), { logger: false });
+    const app: INestApplication = await NestFactory.create(fixture(db.url, { storage }, orm), new ExpressAdapter(), { logger: false });
     const base = await listen(app);
     const registry = app.get(SchedulerRegistry);
     const job = registry.getCronJob(SESSION_CLEANUP_JOB);

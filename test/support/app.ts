@@ -24,17 +24,26 @@ export class CreateTestUsers1700000000000 implements MigrationInterface {
 
 export class CreateSessionsTable1763856000000 extends createSessionsMigration({ usersTable: 'users' }) {}
 
-export interface SessionTestApp {
+/** What every test app offers, with or without TypeORM (see standalone-app.ts for the one without). */
+export interface SessionTestAppBase {
   app: INestApplicationContext;
   sessions: SessionService<TestUser>;
-  dataSource: DataSource;
+  /** The statements sent through TypeORM; none at all in an app without it. */
   recorder: QueryRecorder;
   /** The module's real store, instrumented: `storeCalls[method]` counts the calls made through it. */
   store: SessionStore;
   storeCalls: Record<string, number>;
-  /** A new user row; returns its id. */
+  /** A new user; returns its id. */
   createUser(email?: string): Promise<string>;
+  /** From now on the user resolves to null. */
+  disableUser(id: string): Promise<void>;
+  /** The user is gone (in PostgreSQL its sessions go with it, by the foreign key). */
+  deleteUser(id: string): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SessionTestApp extends SessionTestAppBase {
+  dataSource: DataSource;
 }
 
 let userSeq = 0;
@@ -86,6 +95,12 @@ export async function createSessionTestApp(
     createUser: async (email = `user${++userSeq}-${Date.now()}@example.test`) => {
       const [row] = await dataSource.query('INSERT INTO users (email) VALUES ($1) RETURNING id', [email]);
       return row.id as string;
+    },
+    disableUser: async (id) => {
+      await dataSource.query('UPDATE users SET disabled = true WHERE id = $1', [id]);
+    },
+    deleteUser: async (id) => {
+      await dataSource.query('DELETE FROM users WHERE id = $1', [id]);
     },
     close: () => app.close(),
   };
