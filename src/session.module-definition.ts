@@ -18,7 +18,7 @@ export const {
   MODULE_OPTIONS_TOKEN: SESSION_MODULE_OPTIONS,
   OPTIONS_TYPE,
   ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<SessionModuleOptions>({ moduleName: 'Session' })
+} = new ConfigurableModuleBuilder<SessionModuleOptions<unknown>>({ moduleName: 'Session' })
   .setClassMethodName('forRoot')
   // `dataSource` has no default on purpose: forRoot drops the keys of the defaults from the
   // options it provides, and this one must reach the options too (where it is checked against

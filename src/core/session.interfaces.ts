@@ -1,3 +1,4 @@
+import type { SessionContext, SessionUser } from './session-types.js';
 /** A session as the API returns it. The token is never part of it. */
 export interface Session {
   /** Primary key (a bigint, so a string). */
@@ -24,7 +25,7 @@ export interface IssuedSession {
 }
 
 /** A session as the guard validated it, with what the resolvers gave for its user. */
-export interface ValidatedSession<TContext = unknown> extends Session {
+export interface ValidatedSession<TContext = SessionContext> extends Session {
   /** What `resolvePermissions` returned (empty without it), cached with the session. */
   permissions: readonly string[];
   /** What `resolveContext` returned (undefined without it), cached with the session. */
@@ -32,7 +33,7 @@ export interface ValidatedSession<TContext = unknown> extends Session {
 }
 
 /** A successful validation: the user, the session, and whether its expiry just slid. */
-export interface SessionValidation<TUser = unknown, TContext = unknown> {
+export interface SessionValidation<TUser = SessionUser, TContext = SessionContext> {
   user: TUser;
   session: ValidatedSession<TContext>;
   /** True when `expires` moved forward: a cookie carrying it should be sent again. */

@@ -30,7 +30,7 @@ const ACCEPTED = new Set<string>([...SESSION_OPTION_KEYS, ...MODULE_BUILDER_EXTR
  * Merges defaults into the options and validates them, once, at startup.
  * `forRoot` and `forRootAsync` both end here, so they behave the same.
  */
-export function resolveSessionOptions(raw: SessionModuleOptions | undefined | null): ResolvedSessionOptions {
+export function resolveSessionOptions(raw: SessionModuleOptions<unknown> | undefined | null): ResolvedSessionOptions {
   if (raw === null || typeof raw !== 'object') {
     throw new SessionOptionsError('(options)', `got ${show(raw)}; expected an object such as { resolveUser: (id) => users.findOneBy({ id }) }.`);
   }

@@ -1,3 +1,4 @@
+import type { SessionUser } from '../core/session-types.js';
 import { CACHE_OPTION_KEYS, type CacheOptions } from '../cache/cache.options.js';
 import { CLEANUP_OPTION_KEYS, type CleanupOptions } from '../cleanup/cleanup.options.js';
 import { CORE_OPTION_KEYS, type CoreOptions, USER_SOURCE_OPTION_KEYS, type UserSourceOptions } from '../core/core.options.js';
@@ -8,7 +9,7 @@ import { STORAGE_OPTION_KEYS, type StorageOptions } from '../stores/storage.opti
 import { TOKEN_OPTION_KEYS, type TokenOptions } from '../tokens/tokens.options.js';
 
 /** Options of `SessionModule.forRoot()` / `forRootAsync()`: each feature's slice, documented there. */
-export interface SessionModuleOptions<TUser = unknown>
+export interface SessionModuleOptions<TUser = SessionUser>
   extends UserSourceOptions<TUser>,
     LifetimeOptions,
     HttpOptions,

@@ -5,14 +5,16 @@ import type { Session } from '../core/session.interfaces.js';
  * `EventEmitterModule.forRoot()`. Payloads never carry a token or its hash.
  *
  * @example
- * @OnEvent(SessionEvents.Destroyed)
- * audit(event: SessionDestroyedEvent) { this.log.info({ user: event.session.userId, reason: event.reason }); }
+ * @OnEvent(SessionEvents.Revoked)
+ * audit(event: SessionRevokedEvent) { this.log.info({ user: event.session.userId, reason: event.reason }); }
  */
 export const SessionEvents = {
   Created: 'session.created',
   Refreshed: 'session.refreshed',
   Rotated: 'session.rotated',
-  Destroyed: 'session.destroyed',
+  Revoked: 'session.revoked',
+  /** @deprecated Since 0.2: `Revoked` (the event is now `session.revoked`). */
+  Destroyed: 'session.revoked',
   AllRevoked: 'session.all-revoked',
   Purged: 'session.purged',
   RefreshReused: 'session.refresh-reused',
@@ -33,8 +35,8 @@ export interface SessionRotatedEvent {
   session: Session;
 }
 
-/** `session.destroyed`: one session ended, by its own logout or revoked by id. */
-export interface SessionDestroyedEvent {
+/** `session.revoked`: one session ended, by its own logout or revoked by id. */
+export interface SessionRevokedEvent {
   session: Session;
   /**
    * `logout`: its own token; `revoked`: by id (or everywhere but one); `evicted`: a login over
@@ -42,6 +44,9 @@ export interface SessionDestroyedEvent {
    */
   reason: 'logout' | 'revoked' | 'evicted' | 'refresh_reused';
 }
+
+/** @deprecated Since 0.2: `SessionRevokedEvent`. */
+export type SessionDestroyedEvent = SessionRevokedEvent;
 
 /** `session.all-revoked`: a user's sessions ended at once (all, or all but `keptSessionId`). */
 export interface SessionsRevokedEvent {

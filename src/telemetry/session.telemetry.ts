@@ -88,9 +88,12 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
     tally.accepted += 1;
     if (cache !== 'off') tally[cache] += 1;
   }
-  refused(reason: RefusalReason): void {
+  /** Counts a refused token and says why in the debug log; null, for the caller to return. */
+  refuse(reason: RefusalReason): null {
+    refusals.debug(`refused: ${reason.replace(/_/g, ' ')}`);
     this.metrics?.validated.inc({ result: 'refused' });
     this.metrics?.refused.inc({ reason });
+    return null;
   }
   refreshed(): void {
     this.metrics?.refreshed.inc();
@@ -108,6 +111,8 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
 }
 
 const noop = () => undefined;
+// Refusals are the service's to explain, under its name.
+const refusals = new Logger('SessionService');
 
 function createMetrics(prom: PromClient): Metrics {
   const registry = prom.register;

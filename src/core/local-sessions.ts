@@ -1,0 +1,38 @@
+import { LocalSessionCache } from '../cache/local-session.cache.js';
+import type { RefusalReason } from '../telemetry/session.telemetry.js';
+import type { SessionValidation } from './session.interfaces.js';
+
+/** A validation as the core handles it: the app's types are the facade's to apply. */
+export type Validation = SessionValidation<unknown, unknown>;
+
+/** A lookup's outcome: the validation, or why the token was refused. */
+export type Lookup = { validation: Validation } | { refused: RefusalReason };
+
+/**
+ * What this process holds of sessions: the cache of validated ones and the lookups in flight.
+ * Authentication fills both; revocation empties them, here and (through the bus) elsewhere.
+ */
+export class LocalSessions {
+  readonly cache: LocalSessionCache | null;
+  // One validation in flight per token: a burst of requests with one token costs one lookup and
+  // at most one expiry write. Revocation drops the entry, so nothing that starts after a logout
+  // returns can join a lookup that started before it, and a lookup whose entry was dropped
+  // does not fill the cache.
+  readonly inflight = new Map<string, Promise<Lookup>>();
+
+  constructor(cache: { ttl: number; size: number } | null) {
+    this.cache = cache ? new LocalSessionCache(cache.ttl, cache.size) : null;
+  }
+
+  /** Forgets the session of one token hash (base64). */
+  drop(key: string): void {
+    this.inflight.delete(key);
+    this.cache?.delete(key);
+  }
+
+  /** Forgets everything (when evictions may have been missed). */
+  clear(): void {
+    this.cache?.clear();
+    this.inflight.clear();
+  }
+}

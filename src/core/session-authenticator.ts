@@ -1,0 +1,138 @@
+import type { ResolvedSessionOptions } from '../options/resolve-options.js';
+import type { SessionStore, StoredSession } from '../stores/session-store.interface.js';
+import { SessionEvents } from '../telemetry/session.events.js';
+import type { SessionTelemetry } from '../telemetry/session.telemetry.js';
+import { hashTokenBase64, isWellFormedToken, tokenIssuedAt } from '../tokens/opaque-token.js';
+import type { SessionTokens } from '../tokens/session-tokens.js';
+import { type LifetimeRules, sessionEnd, slide, tokenEnd } from './lifetime.js';
+import type { LocalSessions, Lookup, Validation } from './local-sessions.js';
+import type { SessionClientInfo } from './session.interfaces.js';
+import type { SessionRotator } from './session-rotator.js';
+import { checkPermissions, NO_PERMISSIONS, toSession } from './session-values.js';
+import type { StoreCalls } from './store-calls.js';
+
+/** What authentication needs of the options. */
+export type AuthenticationOptions = Pick<ResolvedSessionOptions, 'clock' | 'resolvePermissions' | 'resolveContext'>;
+
+/** The client behind a validation, and whether a renewed token can reach it (it came in a cookie). */
+export type AuthenticatingClient = SessionClientInfo & { rotatable?: boolean };
+
+/**
+ * Turns a presented token into its user and session: shape first (no I/O for junk), then the
+ * local cache, then one shared lookup per token in flight; slides the expiry on the way.
+ */
+export class SessionAuthenticator {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly calls: StoreCalls,
+    private readonly telemetry: SessionTelemetry,
+    private readonly tokens: SessionTokens,
+    private readonly local: LocalSessions,
+    private readonly rotator: SessionRotator,
+    private readonly rules: LifetimeRules,
+    private readonly options: AuthenticationOptions,
+    private readonly resolveUser: (userId: string) => unknown,
+  ) {}
+
+  async authenticate(presented: unknown, client: AuthenticatingClient | undefined): Promise<Validation | null> {
+    this.tokens.requireAgent(client, 'authenticate');
+    const now = this.options.clock();
+    const unwrapped = this.tokens.wrapped ? await this.tokens.unwrap(presented, client, { now }) : null;
+    if (unwrapped && 'refused' in unwrapped) return this.telemetry.refuse(unwrapped.refused);
+    const token = unwrapped ? unwrapped.token : presented;
+    if (!isWellFormedToken(token)) return this.telemetry.refuse('malformed');
+    // With refresh tokens a token ends maxAge after its issue time: refused with no lookup.
+    if (this.rules.refreshWindow !== null && now >= tokenEnd(this.rules, { issuedAt: tokenIssuedAt(token, now) })) return this.telemetry.refuse('expired');
+    const key = hashTokenBase64(token);
+
+    const successor = this.rotator.successorOf(key);
+    if (successor !== undefined) {
+      const validation = await this.authenticate(successor, { ...client, rotatable: false });
+      return validation && { ...validation, refreshed: true, renewedToken: successor };
+    }
+
+    // A hit costs no I/O, unless the expiry is due to slide: then it goes the way of a miss,
+    // which writes the expiry and re-reads the user, once per updateAge.
+    const cached = this.local.cache?.get(key, now);
+    if (cached && !slide(this.rules, cached, now).due) {
+      this.telemetry.validated('hit');
+      const { id, userId, permissions, context } = cached;
+      const session = { id, userId, expires: new Date(cached.expiresAt), createdAt: new Date(cached.createdAt), permissions, context };
+      const validation = { user: cached.user, session, refreshed: false };
+      return this.rotator.rotates(client) ? this.rotator.rotateIfDue(token, key, validation, now, client) : validation;
+    }
+
+    const result = await this.sharedLookup(token, key);
+    if ('refused' in result) return this.telemetry.refuse(result.refused);
+    this.telemetry.validated(this.local.cache ? 'miss' : 'off');
+    let validation = result.validation;
+    // A JWT carries the expiry it was signed with: when the session slid, the client needs a new one.
+    if (validation.refreshed && this.tokens.signsExpiry) validation = { ...validation, renewedToken: await this.tokens.forClient(token, validation.session, now) };
+    return this.rotator.rotates(client) ? this.rotator.rotateIfDue(token, key, validation, now, client) : validation;
+  }
+
+  // Joins the lookup in flight for this token, or starts one that fills the cache unless a
+  // revocation dropped it meanwhile.
+  private sharedLookup(token: string, key: string): Promise<Lookup> {
+    const inflight = this.local.inflight;
+    const pending = inflight.get(key);
+    if (pending) return pending;
+    const current: Promise<Lookup> = this.lookup(token, Buffer.from(key, 'base64'))
+      .then((result) => {
+        if ('validation' in result && inflight.get(key) === current) {
+          const { session, user } = result.validation;
+          const expiresAt = session.expires.getTime();
+          const createdAt = session.createdAt.getTime();
+          const { id, userId, permissions, context } = session;
+          this.local.cache?.set(key, { id, userId, expiresAt, createdAt, user, permissions, context }, this.options.clock(), sessionEnd(this.rules, { expiresAt, createdAt }));
+        }
+        return result;
+      })
+      .finally(() => {
+        if (inflight.get(key) === current) inflight.delete(key);
+      });
+    inflight.set(key, current);
+    return current;
+  }
+
+  private async lookup(token: string, tokenHash: Buffer): Promise<Lookup> {
+    // Where the store can join the user to the session (userEntity on PostgreSQL), one read
+    // brings both; otherwise the user is resolved after the session.
+    const findWithUser = this.store.findByTokenHashWithUser;
+    const found: { session: StoredSession; user?: unknown } | null = await this.calls.run('findByTokenHash', () =>
+      findWithUser ? findWithUser.call(this.store, tokenHash) : this.store.findByTokenHash(tokenHash).then((session) => session && { session }),
+    );
+    if (!found) return { refused: 'unknown' };
+    const stored = found.session;
+    const now = this.options.clock();
+    const times = { expiresAt: stored.expiresAt.getTime(), createdAt: stored.createdAt.getTime() };
+    if (now >= sessionEnd(this.rules, times)) return { refused: 'expired' };
+
+    const { due, next, staleBelow } = slide(this.rules, times, now);
+    const [user, refreshed] = await Promise.all([
+      // The user lookup is bounded like the store: its database can be down too.
+      'user' in found ? found.user : this.calls.run('resolveUser', () => this.resolveUser(stored.userId)),
+      due ? this.calls.run('extendExpiry', () => this.store.extendExpiry(stored, new Date(next), new Date(staleBelow), new Date(now))) : false,
+    ]);
+    if (user === null || user === undefined) return { refused: 'user_not_found' };
+    const expiresAt = refreshed ? next : times.expiresAt;
+    const issuedAt = this.rules.refreshWindow === null ? null : tokenIssuedAt(token, now);
+    const base = toSession(stored, new Date(tokenEnd(this.rules, { issuedAt, session: { expiresAt, createdAt: times.createdAt } })));
+    if (refreshed) {
+      this.telemetry.refreshed();
+      this.telemetry.emit(SessionEvents.Refreshed, { session: base });
+    }
+    const { resolvePermissions, resolveContext } = this.options;
+    let permissions = NO_PERMISSIONS;
+    let context: unknown;
+    // Without resolvers a miss stays as cheap as before them: no extra promises.
+    if (resolvePermissions || resolveContext) {
+      [permissions, context] = await Promise.all([
+        resolvePermissions ? this.calls.run('resolvePermissions', () => resolvePermissions(user, base)).then(checkPermissions) : NO_PERMISSIONS,
+        resolveContext ? this.calls.run('resolveContext', () => resolveContext(user, base)) : undefined,
+      ]);
+    }
+    const session: Validation['session'] = { id: base.id, userId: base.userId, expires: base.expires, createdAt: base.createdAt, permissions, context };
+    return { validation: { user, session, refreshed } };
+  }
+}

@@ -1,0 +1,105 @@
+import { Logger } from '@nestjs/common';
+import type { InvalidationListener, SessionInvalidationBus } from '../invalidation/session-invalidation.interface.js';
+import type { SessionStore, StoredSession } from '../stores/session-store.interface.js';
+import { type SessionRevokedEvent, SessionEvents } from '../telemetry/session.events.js';
+import type { SessionTelemetry } from '../telemetry/session.telemetry.js';
+import { hashToken } from '../tokens/opaque-token.js';
+import type { SessionTokens } from '../tokens/session-tokens.js';
+import type { LocalSessions } from './local-sessions.js';
+import type { SessionClientInfo, UserId } from './session.interfaces.js';
+import { isSessionId, normalizeUserId, toSession } from './session-values.js';
+import type { StoreCalls } from './store-calls.js';
+import { errorMessage } from './utils.js';
+
+/** Why a session was revoked (the `reason` of `session.revoked`). */
+export type RevokeReason = SessionRevokedEvent['reason'];
+
+/**
+ * Ends sessions: in the store, then in this process's cache and, through the invalidation bus,
+ * in every other instance's.
+ */
+export class SessionRevoker {
+  private readonly logger = new Logger('SessionService');
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly bus: SessionInvalidationBus,
+    private readonly calls: StoreCalls,
+    private readonly telemetry: SessionTelemetry,
+    private readonly local: LocalSessions,
+    private readonly tokens: SessionTokens,
+  ) {}
+
+  /** Listens for the other instances' revocations; only a cache can hold a revoked session. */
+  async start(): Promise<void> {
+    if (!this.local.cache) return;
+    const listener: InvalidationListener = {
+      evict: (tokenHashes) => {
+        for (const hash of tokenHashes) this.local.drop(hash.toString('base64'));
+      },
+      reset: () => this.local.clear(),
+    };
+    await this.bus.start(listener);
+  }
+
+  close(): Promise<void> {
+    return this.bus.close();
+  }
+
+  /** Logs a token out. Idempotent: true if a session was removed, false otherwise. */
+  async revokeSession(presented: unknown, client: SessionClientInfo | undefined): Promise<boolean> {
+    this.tokens.requireAgent(client, 'revokeSession');
+    const unwrapped = await this.tokens.unwrap(presented, client, { now: 0, ignoreExpiry: true });
+    if ('refused' in unwrapped) return false;
+    const removed = await this.calls.run('deleteByTokenHash', () => this.store.deleteByTokenHash(hashToken(unwrapped.token)));
+    if (!removed) return false;
+    await this.revoked([removed], 'logout');
+    return true;
+  }
+
+  /** Ends every session of a user but `keptSessionId` (when given); returns how many ended. */
+  async revokeUserSessions(userId: UserId, keptSessionId?: string): Promise<number> {
+    const id = normalizeUserId(userId);
+    const removed = await this.calls.run('deleteByUser', () => this.store.deleteByUser(id, keptSessionId));
+    await this.revoked(removed);
+    this.telemetry.emit(SessionEvents.AllRevoked, keptSessionId === undefined ? { userId: id, count: removed.length } : { userId: id, count: removed.length, keptSessionId });
+    return removed.length;
+  }
+
+  /** Ends one session of a user, by id; false when it is not one of that user's sessions. */
+  async revokeUserSession(userId: UserId, sessionId: string): Promise<boolean> {
+    if (!isSessionId(sessionId)) return false;
+    const removed = await this.calls.run('deleteById', () => this.store.deleteById(normalizeUserId(userId), sessionId));
+    if (!removed) return false;
+    await this.revoked([removed], 'revoked');
+    return true;
+  }
+
+  /** Sessions the store no longer holds: counted, evicted everywhere, and announced with `reason`. */
+  async revoked(removed: StoredSession[], reason?: RevokeReason): Promise<void> {
+    if (removed.length === 0) return;
+    this.telemetry.revoked(removed.length);
+    await this.evict(removed.map((s) => s.tokenHash));
+    if (reason) for (const session of removed) this.telemetry.emit(SessionEvents.Revoked, { session: toSession(session), reason });
+  }
+
+  /** Drops the cached session of a token hash on this instance only (the store never had it). */
+  evictHere(tokenHash: Buffer): void {
+    this.local.drop(tokenHash.toString('base64'));
+  }
+
+  /**
+   * Token hashes whose cached sessions are stale (revoked, rotated away, or their user's
+   * privileges changed): dropped here at once, then on the other instances. A failed broadcast
+   * does not undo anything (the store has it); it is logged, and other caches age it out.
+   */
+  async evict(tokenHashes: Buffer[]): Promise<void> {
+    if (tokenHashes.length === 0) return;
+    for (const hash of tokenHashes) this.local.drop(hash.toString('base64'));
+    try {
+      await this.bus.publish(tokenHashes);
+    } catch (error) {
+      this.logger.error(`revocation of ${tokenHashes.length} session(s) not broadcast: ${errorMessage(error)}`);
+    }
+  }
+}

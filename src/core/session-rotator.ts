@@ -1,0 +1,124 @@
+import { Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import type { SessionStore, StoredSession } from '../stores/session-store.interface.js';
+import { SessionEvents } from '../telemetry/session.events.js';
+import type { SessionTelemetry } from '../telemetry/session.telemetry.js';
+import { hashToken, tokenIssuedAt } from '../tokens/opaque-token.js';
+import type { SessionTokens } from '../tokens/session-tokens.js';
+import { type LifetimeRules, refreshedExpiry, sessionEnd } from './lifetime.js';
+import type { Validation } from './local-sessions.js';
+import type { IssuedSession, SessionClientInfo, UserId } from './session.interfaces.js';
+import type { SessionIssuer } from './session-issuer.js';
+import type { SessionRevoker } from './session-revoker.js';
+import { normalizeUserId, toSession } from './session-values.js';
+import type { StoreCalls } from './store-calls.js';
+
+// How long a token rotated on schedule still leads to its successor on this instance: long
+// enough for the requests a browser sent before it saw the new cookie.
+const ROTATION_GRACE_MS = 30_000;
+
+/** What rotation needs of the options. */
+export interface RotationOptions {
+  /** `rotationPolicy.interval`: rotate a cookie token once it is this old; null for never. */
+  interval: number | null;
+  onPrivilegeChange: boolean;
+  clock: () => number;
+}
+
+/** Gives live sessions new tokens: by hand, on schedule, on a privilege change, and on refresh. */
+export class SessionRotator {
+  private readonly logger = new Logger('SessionService');
+  // Tokens rotated on schedule here, to their successors (see ROTATION_GRACE_MS).
+  private readonly successors = new LRUCache<string, string>({ max: 10_000, ttl: ROTATION_GRACE_MS });
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly calls: StoreCalls,
+    private readonly telemetry: SessionTelemetry,
+    private readonly tokens: SessionTokens,
+    private readonly issuer: SessionIssuer,
+    private readonly revoker: SessionRevoker,
+    private readonly rules: LifetimeRules,
+    private readonly options: RotationOptions,
+  ) {}
+
+  /** The token a token rotated on schedule here was replaced by, while its grace lasts. */
+  successorOf(key: string): string | undefined {
+    return this.options.interval === null ? undefined : this.successors.get(key);
+  }
+
+  /** Whether tokens of this client rotate on schedule (an interval is set, and a new cookie can reach it). */
+  rotates(client: { rotatable?: boolean } | undefined): client is SessionClientInfo & { rotatable: true } {
+    return this.options.interval !== null && client?.rotatable === true;
+  }
+
+  /** Rotates a token older than the interval; the validation then carries the new one. */
+  async rotateIfDue(token: string, key: string, validation: Validation, now: number, client: SessionClientInfo): Promise<Validation> {
+    const issuedAt = tokenIssuedAt(token, now);
+    if (issuedAt !== null && now - issuedAt < this.options.interval!) return validation;
+    const issued = await this.rotate(token, now, client.userAgent);
+    // Of concurrent requests with the old token, one rotates; the others find its successor.
+    const renewedToken = issued?.token ?? this.successors.get(key);
+    if (renewedToken === undefined) return validation;
+    if (issued) this.successors.set(key, issued.token);
+    const expires = issued?.session.expires ?? validation.session.expires;
+    return { ...validation, session: { ...validation.session, expires }, refreshed: true, renewedToken };
+  }
+
+  async rotateSession(presented: unknown, client: SessionClientInfo | undefined): Promise<IssuedSession | null> {
+    this.tokens.requireAgent(client, 'rotateSession');
+    const now = this.options.clock();
+    const unwrapped = await this.tokens.unwrap(presented, client, { now });
+    if ('refused' in unwrapped) return null;
+    return this.rotate(unwrapped.token, now, client?.userAgent);
+  }
+
+  async privilegesChanged(userId: UserId, token: unknown, client: SessionClientInfo | undefined): Promise<IssuedSession | null> {
+    if (token !== undefined) this.tokens.requireAgent(client, 'privilegesChanged');
+    const id = normalizeUserId(userId);
+    const sessions = await this.calls.run('listByUser', () => this.store.listByUser(id, new Date(this.options.clock())));
+    // No session ends: their cached permissions and context are stale, so every instance drops them.
+    await this.revoker.evict(sessions.map((s) => s.tokenHash));
+    if (token === undefined || !this.options.onPrivilegeChange) return null;
+    return this.rotateSession(token, client);
+  }
+
+  async refresh(refreshToken: unknown, client: SessionClientInfo | undefined): Promise<IssuedSession | null> {
+    if (!this.tokens.refreshes) throw new TypeError('SessionService.refresh: refresh tokens are off; set the refreshToken option.');
+    this.tokens.requireAgent(client, 'refresh');
+    const now = this.options.clock();
+    const claim = this.tokens.readRefresh(refreshToken, client);
+    if (!claim) return this.telemetry.refuse('invalid_refresh');
+    if (now >= claim.expires) return this.telemetry.refuse('expired');
+    const next = this.tokens.mint(now, client?.userAgent);
+    const stored = await this.calls.run('replaceTokenHash', () => this.store.replaceTokenHash(claim.tokenHash, hashToken(next), new Date(now)));
+    if (!stored || stored.id !== claim.sessionId) {
+      // Ours (the MAC holds) yet no longer current: it was used before, by its owner or a thief.
+      const revoked = await this.calls.run('deleteById', () => this.store.deleteById(claim.userId, claim.sessionId));
+      if (revoked) await this.revoker.revoked([revoked], 'refresh_reused');
+      this.logger.warn(`refresh token of session ${claim.sessionId} (user ${claim.userId}) used twice; ${revoked ? 'session revoked' : 'session already ended'}`);
+      this.telemetry.emit(SessionEvents.RefreshReused, { userId: claim.userId, sessionId: claim.sessionId, revoked: revoked && toSession(revoked) });
+      return this.telemetry.refuse('refresh_reused');
+    }
+    await this.revoker.evict([claim.tokenHash]);
+    const window = refreshedExpiry(this.rules, { expiresAt: stored.expiresAt.getTime(), createdAt: stored.createdAt.getTime() }, now);
+    const slid = window !== null && (await this.calls.run('extendExpiry', () => this.store.extendExpiry(stored, new Date(window), new Date(window), new Date(now))));
+    const current = slid ? { ...stored, expiresAt: new Date(window) } : stored;
+    this.telemetry.emit(SessionEvents.Rotated, { session: toSession(current) });
+    return this.issuer.issue(current, next, now, client?.userAgent);
+  }
+
+  private async rotate(token: string, now: number, userAgent: string | null | undefined): Promise<IssuedSession | null> {
+    const next = this.tokens.mint(now, userAgent);
+    const oldHash = hashToken(token);
+    const stored: StoredSession | null = await this.calls.run('replaceTokenHash', () => this.store.replaceTokenHash(oldHash, hashToken(next), new Date(now)));
+    if (!stored) {
+      this.revoker.evictHere(oldHash);
+      return null;
+    }
+    await this.revoker.evict([oldHash]);
+    if (now >= sessionEnd(this.rules, { expiresAt: stored.expiresAt.getTime(), createdAt: stored.createdAt.getTime() })) return null;
+    this.telemetry.emit(SessionEvents.Rotated, { session: toSession(stored) });
+    return this.issuer.issue(stored, next, now, userAgent);
+  }
+}

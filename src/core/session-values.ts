@@ -1,0 +1,42 @@
+import type { StoredSession } from '../stores/session-store.interface.js';
+import type { Session } from './session.interfaces.js';
+
+// Conversions and checks of the values that cross the service's boundary.
+
+const SESSION_ID = /^[1-9]\d{0,18}$/;
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
+/** A session id as the table can hold it: a positive bigint. Anything else is nobody's session. */
+export function isSessionId(value: unknown): value is string {
+  return typeof value === 'string' && SESSION_ID.test(value) && BigInt(value) <= MAX_BIGINT;
+}
+
+/** A user id as the store keeps it: a string. A TypeError for anything that is not an id. */
+export function normalizeUserId(userId: unknown): string {
+  if ((typeof userId === 'string' && userId !== '') || typeof userId === 'bigint' || (typeof userId === 'number' && Number.isSafeInteger(userId))) {
+    return String(userId);
+  }
+  throw new TypeError(`SessionService: userId must be a non-empty string or an integer, got ${typeof userId}.`);
+}
+
+/** A stored session as the API returns it (no token hash), with `expires` when it differs. */
+export function toSession(stored: StoredSession, expires = stored.expiresAt): Session {
+  return { id: stored.id, userId: stored.userId, expires, createdAt: stored.createdAt };
+}
+
+/** Oldest first, by id: ids only grow, so every instance ranks a user's sessions alike. */
+export function byId(a: StoredSession, b: StoredSession): number {
+  const x = BigInt(a.id);
+  const y = BigInt(b.id);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export const NO_PERMISSIONS: readonly string[] = Object.freeze([]);
+
+/** What `resolvePermissions` returned, checked and frozen (it is cached and shared). */
+export function checkPermissions(value: unknown): readonly string[] {
+  if (!Array.isArray(value) || !value.every((p) => typeof p === 'string')) {
+    throw new TypeError(`SessionModule option resolvePermissions: returned ${typeof value}; expected an array of permission names such as ['admin'].`);
+  }
+  return Object.freeze([...value]);
+}
