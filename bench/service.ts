@@ -133,7 +133,7 @@ async function main(): Promise<ServiceResult> {
       },
       { logger: ['error', 'warn'] },
     );
-    const sessions = app.get(SessionService) as SessionService<{ id: string }>;
+    const sessions = app.get<SessionService<{ id: string }>>(SessionService);
     const dataSource = app.get<DataSource>(getDataSourceToken());
     const userIds = ((await pool.query<{ id: string }>('SELECT id FROM users ORDER BY email')).rows).map((r) => r.id);
 

@@ -27,7 +27,7 @@ export interface DemoAppOptions {
   databaseUrl: string;
   /** Connections in TypeORM's pool. */
   poolSize?: number;
-  session?: Omit<SessionModuleOptions, 'resolveUser'>;
+  session?: Omit<SessionModuleOptions, 'resolveUser' | 'userEntity'>;
 }
 
 /**
@@ -59,12 +59,11 @@ export class AppModule {
         SessionModule.forRootAsync({
           imports: [UsersModule],
           inject: [UsersService],
-          useFactory: (users: UsersService): SessionModuleOptions => {
+          useFactory: (users: UsersService): SessionModuleOptions<AccountUser> => {
             const maxSessions = sessionLimitOf(options.session?.maxSessionsPerUser);
             return {
-              // The user is what resolveUser gave; the options type it as unknown.
-              resolvePermissions: (user) => permissionsOf(users, user as AccountUser),
-              resolveContext: (user) => accountContextOf(users, user as AccountUser, maxSessions),
+              resolvePermissions: (user) => permissionsOf(users, user),
+              resolveContext: (user) => accountContextOf(users, user, maxSessions),
               ...options.session,
               resolveUser: (id: string) => users.findById(id),
             };

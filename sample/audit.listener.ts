@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import {
   type SessionCreatedEvent,
-  type SessionDestroyedEvent,
+  type SessionRevokedEvent,
   SessionEvents,
   type SessionRefreshReusedEvent,
   type SessionsPurgedEvent,
@@ -19,8 +19,8 @@ export class AuditListener {
     this.logger.log(`login: user ${event.session.userId}, session ${event.session.id}`);
   }
 
-  @OnEvent(SessionEvents.Destroyed)
-  destroyed(event: SessionDestroyedEvent): void {
+  @OnEvent(SessionEvents.Revoked)
+  destroyed(event: SessionRevokedEvent): void {
     this.logger.log(`${event.reason}: user ${event.session.userId}, session ${event.session.id}`);
   }
 

@@ -6,7 +6,7 @@ import {
   type IssuedSession,
   Public,
   RequireSession,
-  SessionCookies,
+  SessionTransport,
   SessionService,
   type ValidatedSession,
 } from 'nestjs-sessions';
@@ -15,15 +15,15 @@ import { CredentialsDto } from './credentials.dto.js';
 import { LocalAuthGuard } from './local.strategy.js';
 import { type AccountUser, type PublicUser, UsersService } from './users.service.js';
 
-type Request = Parameters<SessionCookies['readToken']>[0];
+type Request = Parameters<SessionTransport['readToken']>[0];
 type Response = object;
 
 /** Starts a session for `user`: a new token every login, never one the client brought along. */
-export async function startSession(sessions: SessionService, cookies: SessionCookies, request: Request, response: Response, user: PublicUser) {
+export async function startSession(sessions: SessionService, cookies: SessionTransport, request: Request, response: Response, user: PublicUser) {
   const client = cookies.client(request);
   // Whatever session this client held before (a previous login, or a token planted on it) ends here.
   const previous = cookies.readToken(request);
-  if (previous) await sessions.destroySession(previous.token, client);
+  if (previous) await sessions.revokeSession(previous.token, client);
   const issued = await sessions.createSession({ userId: user.id, userAgent: client.userAgent });
   cookies.write(response, issued);
   return issued;
@@ -45,7 +45,7 @@ export class AuthController {
   constructor(
     private readonly users: UsersService,
     private readonly sessions: SessionService,
-    private readonly cookies: SessionCookies,
+    private readonly cookies: SessionTransport,
   ) {}
 
   @Public()
@@ -65,14 +65,14 @@ export class AuthController {
   @Post('logout')
   @HttpCode(204)
   async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.destroySession(this.cookies.readToken(request)?.token, this.cookies.client(request));
+    await this.sessions.revokeSession(this.cookies.readToken(request)?.token, this.cookies.client(request));
     this.cookies.clear(response);
   }
 
   @Post('logout-all')
   @HttpCode(204)
   async logoutAll(@CurrentUser() user: PublicUser, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.invalidateAllUserSessions(user.id);
+    await this.sessions.revokeAllUserSessions(user.id);
     this.cookies.clear(response);
   }
 }
@@ -82,7 +82,7 @@ export class AuthController {
 export class RefreshController {
   constructor(
     private readonly sessions: SessionService,
-    private readonly cookies: SessionCookies,
+    private readonly cookies: SessionTransport,
   ) {}
 
   /**
@@ -105,7 +105,7 @@ export class RefreshController {
 export class AccountController {
   constructor(
     private readonly sessions: SessionService,
-    private readonly cookies: SessionCookies,
+    private readonly cookies: SessionTransport,
   ) {}
 
   /** Who you are, and the account context cached with your session (see account-context.ts). */

@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<void> {
         break;
       }
       case 'revoke-user': {
-        const count = await sessions.invalidateAllUserSessions(args[0]);
+        const count = await sessions.revokeAllUserSessions(args[0]);
         process.stdout.write(`revoked ${count} session(s) of user ${args[0]}\n`);
         break;
       }

@@ -17,14 +17,14 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { CurrentSession, CurrentUser, Public, type Session, SessionCookies, SessionService } from 'nestjs-sessions';
+import { CurrentSession, CurrentUser, Public, type Session, SessionTransport, SessionService } from 'nestjs-sessions';
 import { startSession } from './auth.controller.js';
 import { CredentialsDto } from './credentials.dto.js';
 import { LocalAuthGuard } from './local.strategy.js';
 import { accountPage, loginPage } from './pages.js';
 import { type PublicUser, UsersService } from './users.service.js';
 
-type Request = Parameters<SessionCookies['readToken']>[0];
+type Request = Parameters<SessionTransport['readToken']>[0];
 type Response = object;
 
 const HTML = 'text/html; charset=utf-8';
@@ -58,7 +58,7 @@ export class PagesController {
   constructor(
     private readonly users: UsersService,
     private readonly sessions: SessionService,
-    private readonly cookies: SessionCookies,
+    private readonly cookies: SessionTransport,
   ) {}
 
   @Public()
@@ -107,14 +107,14 @@ export class PagesController {
   @Post('account/logout')
   @Redirect('/login', 303)
   async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.destroySession(this.cookies.readToken(request)?.token, this.cookies.client(request));
+    await this.sessions.revokeSession(this.cookies.readToken(request)?.token, this.cookies.client(request));
     this.cookies.clear(response);
   }
 
   @Post('account/logout-all')
   @Redirect('/login', 303)
   async logoutAll(@CurrentUser() user: PublicUser, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.invalidateAllUserSessions(user.id);
+    await this.sessions.revokeAllUserSessions(user.id);
     this.cookies.clear(response);
   }
 }

@@ -2,9 +2,10 @@
 export { SessionModule } from './session.module.js';
 export { SESSION_MODULE_OPTIONS } from './session.module-definition.js';
 export { SessionService, type CreateSessionInput } from './core/session.service.js';
+export type { SessionContext, SessionTypes, SessionUser } from './core/session-types.js';
 export { SessionGuard } from './http/session.guard.js';
 export { CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public, RequireSession, SESSION_REQUIREMENTS_KEY } from './http/session.decorators.js';
-export { SessionCookies, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './http/session-transport.js';
+export { SessionCookies, SessionTransport, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './http/session-transport.js';
 export { getRequestSession } from './http/session.request.js';
 export type { IssuedSession, Session, SessionClientInfo, SessionRequirements, SessionValidation, UserId, ValidatedSession } from './core/session.interfaces.js';
 export type { SessionModuleOptions } from './options/session-module.options.js';
@@ -20,6 +21,7 @@ export {
   SessionEvents,
   type SessionCreatedEvent,
   type SessionDestroyedEvent,
+  type SessionRevokedEvent,
   type SessionRefreshedEvent,
   type SessionRefreshReusedEvent,
   type SessionRotatedEvent,

@@ -1,6 +1,8 @@
-import { Module } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
+import type { SessionUser } from './core/session-types.js';
+import type { SessionModuleOptions } from './options/session-module.options.js';
 import { SessionCookies } from './http/session-transport.js';
-import { ConfigurableModuleClass, SESSION_MODULE_OPTIONS } from './session.module-definition.js';
+import { ConfigurableModuleClass, OPTIONS_TYPE, SESSION_MODULE_OPTIONS } from './session.module-definition.js';
 import { SESSION_OPTIONS } from './session.constants.js';
 import { resolveSessionOptions } from './options/resolve-options.js';
 import { storageProviders } from './stores/storage.providers.js';
@@ -32,4 +34,13 @@ import { SessionStore } from './stores/session-store.interface.js';
   ],
   exports: [SessionService, SessionStore, SessionCookies, SessionGuard],
 })
-export class SessionModule extends ConfigurableModuleClass {}
+export class SessionModule extends ConfigurableModuleClass {
+  /**
+   * `TUser` (by default the user registered in `SessionTypes`) types the resolvers' user:
+   * `SessionModule.forRoot<User>({ resolveUser, resolvePermissions: (user) => user.roles })`.
+   */
+  static override forRoot<TUser = SessionUser>(options: SessionModuleOptions<TUser> & Omit<typeof OPTIONS_TYPE, keyof SessionModuleOptions>): DynamicModule {
+    // The resolvers' parameters are bivariant (method syntax), so any TUser fits the builder's type.
+    return super.forRoot(options as typeof OPTIONS_TYPE);
+  }
+}

@@ -11,7 +11,7 @@ import {
   CurrentSession,
   CurrentUser,
   type Session,
-  SessionCookies,
+  SessionTransport,
   SessionGuard,
   SessionModule,
   SessionService,
@@ -24,7 +24,7 @@ import { listen, setCookie } from './support/http.js';
 class FixtureController {
   constructor(
     private readonly sessions: SessionService,
-    private readonly cookies: SessionCookies,
+    private readonly cookies: SessionTransport,
   ) {}
 
   @Post('login')
@@ -37,8 +37,8 @@ class FixtureController {
   @UseGuards(SessionGuard)
   @Post('logout')
   @HttpCode(204)
-  async logout(@Req() req: Parameters<SessionCookies['readToken']>[0], @Res({ passthrough: true }) response: object) {
-    await this.sessions.destroySession(this.cookies.readToken(req)?.token);
+  async logout(@Req() req: Parameters<SessionTransport['readToken']>[0], @Res({ passthrough: true }) response: object) {
+    await this.sessions.revokeSession(this.cookies.readToken(req)?.token);
     this.cookies.clear(response);
   }
   @Get('open')
@@ -108,7 +108,7 @@ describe.each(['express', 'fastify'] as const)('SessionGuard and the passport st
 
   it.each(['guarded', 'passport'])('/%s refuses a missing, unknown, destroyed or orphaned session with a generic 401', async (route) => {
     const { token } = await sessions.createSession({ userId: 'u-destroyed' });
-    await sessions.destroySession(token);
+    await sessions.revokeSession(token);
     const orphan = await sessions.createSession({ userId: 'gone-1' });
     for (const headers of [{}, { Cookie: `__Host-sid=${'A'.repeat(43)}` }, { Cookie: `__Host-sid=${token}` }, { Authorization: `Bearer ${orphan.token}` }]) {
       const res = await request(base).get(`/${route}`).set(headers).expect(401);
@@ -121,7 +121,7 @@ describe.each(['express', 'fastify'] as const)('SessionGuard and the passport st
     await request(base).get('/guarded').set('Cookie', `__Host-sid=planted; __Host-sid=${token}`).expect(200);
   });
 
-  it('sets and clears the cookie under the configured __Host- name through SessionCookies', async () => {
+  it('sets and clears the cookie under the configured __Host- name through SessionTransport', async () => {
     const login = await request(base).post('/login').send({ userId: 'u-cookie' }).expect(200);
     const cookie = setCookie(login.headers, '__Host-sid')!;
     expect(cookie.attributes).toMatchObject({ path: '/', secure: true, httponly: true, samesite: 'Lax', 'max-age': String(30 * 86_400) });

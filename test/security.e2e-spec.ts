@@ -11,7 +11,7 @@ import {
   CurrentUser,
   Public,
   RequireSession,
-  SessionCookies,
+  SessionTransport,
   SessionEvents,
   SessionGuard,
   SessionModule,
@@ -32,7 +32,7 @@ const CHROME_120 = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, l
 const CHROME_121 = CHROME_120.replace('Chrome/120', 'Chrome/121');
 const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
 
-type Req = Parameters<SessionCookies['readToken']>[0];
+type Req = Parameters<SessionTransport['readToken']>[0];
 
 function agentOf(req: Req): string {
   const agent = req.headers['user-agent'];
@@ -43,7 +43,7 @@ function agentOf(req: Req): string {
 class FixtureController {
   constructor(
     private readonly sessions: SessionService<TestUser>,
-    private readonly cookies: SessionCookies,
+    private readonly cookies: SessionTransport,
   ) {}
 
   @Public()
@@ -78,7 +78,7 @@ class FixtureController {
   @Post('logout')
   @HttpCode(204)
   async logout(@Req() req: Req) {
-    await this.sessions.destroySession(this.cookies.readToken(req)!.token, { userAgent: agentOf(req) });
+    await this.sessions.revokeSession(this.cookies.readToken(req)!.token, { userAgent: agentOf(req) });
   }
 
   @Post('privileges-changed')
@@ -102,7 +102,7 @@ interface Fixture {
 
 let seq = 0;
 
-async function start(dbUrl: string, options: Partial<SessionModuleOptions> = {}): Promise<Fixture> {
+async function start(dbUrl: string, options: Partial<SessionModuleOptions<TestUser>> = {}): Promise<Fixture> {
   let dataSource!: DataSource;
   const resolved = { permissions: 0, context: 0 };
   const moduleRef = await Test.createTestingModule({
@@ -114,23 +114,22 @@ async function start(dbUrl: string, options: Partial<SessionModuleOptions> = {})
         migrations: [CreateTestUsers1700000000000, CreateSessionsTable1763856000000],
         migrationsRun: true,
       }),
-      SessionModule.forRoot({
+      SessionModule.forRoot<TestUser>({
         cleanup: false,
         broadcast: false,
         cookie: { secure: false },
         resolveUser: async (id) => {
-          const [user] = await dataSource.query('SELECT id, email FROM users WHERE id = $1', [id]);
-          return (user as TestUser | undefined) ?? null;
+          const [user]: (TestUser | undefined)[] = await dataSource.query('SELECT id, email FROM users WHERE id = $1', [id]);
+          return user ?? null;
         },
-        resolvePermissions: async (u) => {
-          const user = u as TestUser;
+        resolvePermissions: async (user) => {
           resolved.permissions += 1;
           const [row] = await dataSource.query('SELECT disabled FROM users WHERE id = $1', [user.id]);
           return user.email.startsWith('admin') && !row.disabled ? ['admin'] : ['reader'];
         },
         resolveContext: (user) => {
           resolved.context += 1;
-          return { account: (user as TestUser).email, quota: { sessions: 3 } };
+          return { account: user.email, quota: { sessions: 3 } };
         },
         ...options,
       }),
@@ -144,12 +143,12 @@ async function start(dbUrl: string, options: Partial<SessionModuleOptions> = {})
   const events: Fixture['events'] = { reused: [], destroyed: [] };
   const emitter = app.get(EventEmitter2);
   emitter.on(SessionEvents.RefreshReused, (event: SessionRefreshReusedEvent) => events.reused.push(event));
-  emitter.on(SessionEvents.Destroyed, (event: Fixture['events']['destroyed'][number]) => events.destroyed.push(event));
+  emitter.on(SessionEvents.Revoked, (event: Fixture['events']['destroyed'][number]) => events.destroyed.push(event));
   const url = await listen(app);
   return {
     app,
     url,
-    sessions: app.get(SessionService) as SessionService<TestUser>,
+    sessions: app.get<SessionService<TestUser>>(SessionService),
     dataSource,
     storeCalls: countCalls(app.get(SessionStore)),
     resolved,
@@ -185,7 +184,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function fixture(options: Partial<SessionModuleOptions> = {}): Promise<Fixture> {
+async function fixture(options: Partial<SessionModuleOptions<TestUser>> = {}): Promise<Fixture> {
   const f = await start(db.url, options);
   apps.push(f.app);
   return f;
@@ -497,10 +496,10 @@ describe('bindToUserAgent', () => {
     await expect(f.sessions.createSession({ userId })).rejects.toThrow(/userAgent/);
     const { token, refreshToken } = await f.login(userId, CHROME_120);
     await expect(f.sessions.validateSession(token)).rejects.toThrow(/userAgent/);
-    await expect(f.sessions.destroySession(token)).rejects.toThrow(/userAgent/);
+    await expect(f.sessions.revokeSession(token)).rejects.toThrow(/userAgent/);
     await expect(f.sessions.refresh(refreshToken)).rejects.toThrow(/userAgent/);
     expect((await me(f, token, CHROME_120)).status).toBe(200);
-    expect(await f.sessions.destroySession(token, { userAgent: CHROME_121 })).toBe(true);
+    expect(await f.sessions.revokeSession(token, { userAgent: CHROME_121 })).toBe(true);
     expect((await me(f, token, CHROME_120)).status).toBe(401);
   });
 });

@@ -98,7 +98,7 @@ describe('the session cache', () => {
     const a = await t.sessions.createSession({ userId });
     const b = await t.sessions.createSession({ userId });
     await t.sessions.validateSession(a.token);
-    await t.sessions.destroySession(a.token);
+    await t.sessions.revokeSession(a.token);
     await expect(t.sessions.validateSession(a.token)).resolves.toBeNull();
 
     await t.sessions.validateSession(b.token);
@@ -215,7 +215,7 @@ describe.each(STORAGES)('two instances on %s storage', (storageName, storage, { 
       const userId = await a.createUser();
       const { token } = await a.sessions.createSession({ userId });
       await warm([token]);
-      await a.sessions.destroySession(token);
+      await a.sessions.revokeSession(token);
       times.push(await refusedOnB([token]));
     }
     (revocationTimes[storageName] ??= []).push(...times);
@@ -227,7 +227,7 @@ describe.each(STORAGES)('two instances on %s storage', (storageName, storage, { 
     const userId = await a.createUser();
     const all = await Promise.all([1, 2, 3].map(() => a.sessions.createSession({ userId })));
     await warm(all.map((s) => s.token));
-    await a.sessions.invalidateAllUserSessions(userId);
+    await a.sessions.revokeAllUserSessions(userId);
     expect(await refusedOnB(all.map((s) => s.token))).toBeLessThan(100);
 
     const [one, two] = await Promise.all([1, 2].map(() => a.sessions.createSession({ userId })));
@@ -243,7 +243,7 @@ describe.each(STORAGES)('two instances on %s storage', (storageName, storage, { 
       const userId = await a.createUser();
       const { token } = await a.sessions.createSession({ userId });
       await b.sessions.validateSession(token);
-      await a.sessions.destroySession(token);
+      await a.sessions.revokeSession(token);
       const cold = await createSessionTestApp(db!.url, { storage, cache: false });
       try {
         await expect(cold.sessions.validateSession(token)).resolves.toBeNull();
@@ -300,7 +300,7 @@ describe('a lost invalidation listener', () => {
       const other = await createSessionTestApp(db.url, {});
       try {
         await t.sessions.validateSession(token);
-        await other.sessions.destroySession(token);
+        await other.sessions.revokeSession(token);
         await waitFor(async () => (await t.sessions.validateSession(token)) === null);
       } finally {
         await other.close();

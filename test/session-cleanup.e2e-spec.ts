@@ -213,10 +213,10 @@ describe('events and metrics', () => {
       await t.sessions.validateSession(first.token);
       const rotated = await t.sessions.rotateSession(first.token);
       await t.sessions.revokeUserSession(userId, second.session.id);
-      await t.sessions.destroySession(rotated!.token);
+      await t.sessions.revokeSession(rotated!.token);
       const third = await t.sessions.createSession({ userId });
-      await t.sessions.invalidateOtherUserSessions(userId, third.session.id);
-      await t.sessions.invalidateAllUserSessions(userId);
+      await t.sessions.revokeOtherUserSessions(userId, third.session.id);
+      await t.sessions.revokeAllUserSessions(userId);
       await t.sessions.purgeExpiredSessions();
 
       const session = (s: { session: object }) => ({ session: s.session });
@@ -225,8 +225,8 @@ describe('events and metrics', () => {
         [SessionEvents.Created, session(second)],
         [SessionEvents.Refreshed, { session: { ...first.session, expires: new Date(start + 80 * MINUTE) } }],
         [SessionEvents.Rotated, { session: { ...first.session, expires: new Date(start + 80 * MINUTE) } }],
-        [SessionEvents.Destroyed, { session: second.session, reason: 'revoked' }],
-        [SessionEvents.Destroyed, { session: { ...first.session, expires: new Date(start + 80 * MINUTE) }, reason: 'logout' }],
+        [SessionEvents.Revoked, { session: second.session, reason: 'revoked' }],
+        [SessionEvents.Revoked, { session: { ...first.session, expires: new Date(start + 80 * MINUTE) }, reason: 'logout' }],
         [SessionEvents.Created, session(third)],
         [SessionEvents.AllRevoked, { userId, count: 0, keptSessionId: third.session.id }],
         [SessionEvents.AllRevoked, { userId, count: 1 }],
@@ -257,7 +257,7 @@ describe('events and metrics', () => {
     await t.sessions.validateSession('nope');
     await t.sessions.validateSession('Q'.repeat(43));
     expect(await value('sessions_live')).toBeGreaterThanOrEqual(1);
-    await t.sessions.destroySession(token);
+    await t.sessions.revokeSession(token);
     await t.dataSource.query(`INSERT INTO sessions (user_id, token, expires_at) VALUES ($1, sha256('metrics'), now() - interval '1 day')`, [userId]);
     await t.sessions.purgeExpiredSessions();
 

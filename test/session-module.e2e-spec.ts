@@ -2,12 +2,16 @@ import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { EventEmitter2, EventEmitterModule } from '@nestjs/event-emitter';
 import {
   CreateSessionsTable1763856000000,
+  SessionCookies,
+  SessionEvents,
   SessionModule,
   SessionOptionsError,
   SessionService,
   SessionStoreUnavailableException,
+  SessionTransport,
 } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
@@ -122,8 +126,33 @@ describe('SessionModule', () => {
       const sessions = app.get(SessionService);
       const { token } = await sessions.createSession({ userId: 'u-failing' });
       await expect(sessions.validateSession(token)).rejects.toBeInstanceOf(SessionStoreUnavailableException);
-      await expect(sessions.invalidateAllUserSessions('' as string)).rejects.toThrow(TypeError);
-      await expect(sessions.invalidateOtherUserSessions('u-failing', 'current')).rejects.toThrow(/currentSessionId must be a session's id/);
+      await expect(sessions.revokeAllUserSessions('' as string)).rejects.toThrow(TypeError);
+      await expect(sessions.revokeOtherUserSessions('u-failing', 'current')).rejects.toThrow(/currentSessionId must be a session's id/);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('keeps the names of 0.1 working as deprecated aliases of the new ones', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [orm(), EventEmitterModule.forRoot(), SessionModule.forRoot({ cleanup: false, resolveUser: (id) => ({ id }) })],
+    }).compile();
+    const app = await moduleRef.init();
+    try {
+      expect(SessionEvents.Destroyed).toBe(SessionEvents.Revoked);
+      expect(app.get(SessionCookies)).toBe(app.get(SessionTransport));
+      const revoked: unknown[] = [];
+      app.get(EventEmitter2).on(SessionEvents.Destroyed, (event: unknown) => revoked.push(event));
+      const sessions = app.get(SessionService);
+      const one = await sessions.createSession({ userId: 'u-aliases' });
+      await expect(sessions.destroySession(one.token)).resolves.toBe(true);
+      await expect(sessions.validateSession(one.token)).resolves.toBeNull();
+      expect(revoked).toEqual([{ session: one.session, reason: 'logout' }]);
+      const [kept, other] = [await sessions.createSession({ userId: 'u-aliases' }), await sessions.createSession({ userId: 'u-aliases' })];
+      await expect(sessions.invalidateOtherUserSessions('u-aliases', kept.session.id)).resolves.toBe(1);
+      await expect(sessions.validateSession(other.token)).resolves.toBeNull();
+      await expect(sessions.invalidateAllUserSessions('u-aliases')).resolves.toBe(1);
+      await expect(sessions.validateSession(kept.token)).resolves.toBeNull();
     } finally {
       await app.close();
     }

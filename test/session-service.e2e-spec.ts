@@ -145,7 +145,7 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage, t
       ['an object', { token: 'x' }],
     ])('refuses a token that is %s with no query at all', async (_label, token) => {
       await expect(t.sessions.validateSession(token)).resolves.toBeNull();
-      await expect(t.sessions.destroySession(token)).resolves.toBe(false);
+      await expect(t.sessions.revokeSession(token)).resolves.toBe(false);
       await expect(t.sessions.rotateSession(token)).resolves.toBeNull();
       expect(t.recorder.count()).toBe(0);
       expect(totalCalls(t.storeCalls)).toBe(0);
@@ -243,12 +243,12 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage, t
     });
   });
 
-  describe('destroySession', () => {
+  describe('revokeSession', () => {
     it('kills the token and is idempotent', async () => {
       const userId = await t.createUser();
       const { token } = await t.sessions.createSession({ userId });
-      await expect(t.sessions.destroySession(token)).resolves.toBe(true);
-      await expect(t.sessions.destroySession(token)).resolves.toBe(false);
+      await expect(t.sessions.revokeSession(token)).resolves.toBe(true);
+      await expect(t.sessions.revokeSession(token)).resolves.toBe(false);
       await expect(t.sessions.validateSession(token)).resolves.toBeNull();
       expect(await stored(token)).toBeNull();
     });
@@ -257,7 +257,7 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage, t
       const userId = await t.createUser();
       const { token } = await t.sessions.createSession({ userId });
       const before = Array.from({ length: 20 }, () => t.sessions.validateSession(token));
-      await t.sessions.destroySession(token);
+      await t.sessions.revokeSession(token);
       const after = await Promise.all(Array.from({ length: 20 }, () => t.sessions.validateSession(token)));
       await Promise.all(before);
       expect(after.every((u) => u === null)).toBe(true);
@@ -265,22 +265,22 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage, t
   });
 
   describe('invalidating a user\'s sessions', () => {
-    it('invalidateAllUserSessions ends every session of that user and no one else\'s', async () => {
+    it('revokeAllUserSessions ends every session of that user and no one else\'s', async () => {
       const alice = await t.createUser();
       const bob = await t.createUser();
       const a = await Promise.all([1, 2, 3].map(() => t.sessions.createSession({ userId: alice })));
       const b = await t.sessions.createSession({ userId: bob });
 
-      await expect(t.sessions.invalidateAllUserSessions(alice)).resolves.toBe(3);
+      await expect(t.sessions.revokeAllUserSessions(alice)).resolves.toBe(3);
       for (const s of a) await expect(t.sessions.validateSession(s.token)).resolves.toBeNull();
       expect(await t.sessions.validateSession(b.token)).toMatchObject({ id: bob });
-      await expect(t.sessions.invalidateAllUserSessions(alice)).resolves.toBe(0);
+      await expect(t.sessions.revokeAllUserSessions(alice)).resolves.toBe(0);
     });
 
-    it('invalidateOtherUserSessions keeps the current session only', async () => {
+    it('revokeOtherUserSessions keeps the current session only', async () => {
       const userId = await t.createUser();
       const [current, ...others] = await Promise.all([1, 2, 3].map(() => t.sessions.createSession({ userId })));
-      await expect(t.sessions.invalidateOtherUserSessions(userId, current.session.id)).resolves.toBe(2);
+      await expect(t.sessions.revokeOtherUserSessions(userId, current.session.id)).resolves.toBe(2);
       expect(await t.sessions.validateSession(current.token)).toMatchObject({ id: userId });
       for (const s of others) await expect(t.sessions.validateSession(s.token)).resolves.toBeNull();
     });
@@ -400,7 +400,7 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage, t
       await t.sessions.validateSession(token);
       const rotated = await t.sessions.rotateSession(token);
       await t.sessions.validateSession(rotated!.token);
-      await t.sessions.destroySession(rotated!.token);
+      await t.sessions.revokeSession(rotated!.token);
 
       const sent = JSON.stringify(t.recorder.queries.map((q) => [q.sql, q.params.map((p) => (Buffer.isBuffer(p) ? p.toString('latin1') : p))]));
       let kept = '';

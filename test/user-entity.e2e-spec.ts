@@ -78,12 +78,12 @@ interface Fixture {
   addMember(): Promise<string>;
 }
 
-async function start(url: string, migration: new () => MigrationInterface, options: Partial<SessionModuleOptions> = {}): Promise<Fixture> {
+async function start(url: string, migration: new () => MigrationInterface, options: Partial<SessionModuleOptions<Member>> = {}): Promise<Fixture> {
   const recorder = new QueryRecorder();
   const moduleRef = await Test.createTestingModule({
     imports: [
       TypeOrmModule.forRoot({ type: 'postgres', url, entities: [Member], autoLoadEntities: true, migrations: [CreateMembers1700000000000, migration], migrationsRun: true, logger: recorder }),
-      SessionModule.forRoot({ userEntity: Member, cache: false, broadcast: false, cleanup: false, ...options }),
+      SessionModule.forRoot<Member>({ userEntity: Member, cache: false, broadcast: false, cleanup: false, ...options }),
     ],
     controllers: [MeController],
   }).compile();
@@ -93,7 +93,7 @@ async function start(url: string, migration: new () => MigrationInterface, optio
   const dataSource = app.get<DataSource>(getDataSourceToken());
   return {
     app,
-    sessions: app.get(SessionService) as SessionService<Member>,
+    sessions: app.get<SessionService<Member>>(SessionService),
     dataSource,
     recorder,
     addMember: async () => {
@@ -203,7 +203,7 @@ describe('userEntity options', () => {
   });
 
   it('refuses to start with both resolveUser and userEntity', async () => {
-    const starting = start(await freshUrl(), SessionsWithForeignKey1763856000000, { resolveUser: (id) => ({ id }) as Member });
+    const starting = start(await freshUrl(), SessionsWithForeignKey1763856000000, { resolveUser: (id) => Object.assign(new Member(), { id }) });
     await expect(starting).rejects.toThrow(SessionOptionsError);
     await expect(starting).rejects.toThrow(/option "resolveUser": got both resolveUser and userEntity/);
   });

@@ -28,11 +28,12 @@ function looksLikeJwt(value: string): boolean {
 }
 
 /**
- * Reads the session token from a request and writes the session cookie on a response, on
- * Express and Fastify alike, with no cookie middleware.
+ * How a session token travels over HTTP: reads it from a request (`Authorization: Bearer`, or
+ * the session cookie) and writes or clears the session cookie on a response, on Express and
+ * Fastify alike, with no cookie middleware.
  */
 @Injectable()
-export class SessionCookies {
+export class SessionTransport {
   constructor(@Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions) {}
 
   /**
@@ -105,3 +106,8 @@ function appendSetCookie(response: HttpResponseLike, cookie: string): void {
   const res = response as NodeResponseLike;
   res.setHeader('set-cookie', replacing(res.getHeader('set-cookie'), cookie));
 }
+
+/** @deprecated Since 0.2: `SessionTransport` (it reads bearer tokens too); the same provider. */
+export const SessionCookies = SessionTransport;
+/** @deprecated Since 0.2: `SessionTransport`. */
+export type SessionCookies = SessionTransport;

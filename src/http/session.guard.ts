@@ -1,6 +1,6 @@
 import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { SessionCookies, type HttpRequestLike, type PresentedToken } from './session-transport.js';
+import { SessionTransport, type HttpRequestLike, type PresentedToken } from './session-transport.js';
 import { IS_PUBLIC_KEY, SESSION_REQUIREMENTS_KEY } from './session.decorators.js';
 import type { SessionRequirements, SessionValidation } from '../core/session.interfaces.js';
 import { setRequestSession } from './session.request.js';
@@ -33,7 +33,7 @@ export class SessionGuard implements CanActivate {
   // Explicit tokens: the guard must resolve even where no decorator metadata is emitted (tsx, esbuild).
   constructor(
     @Inject(SessionService) protected readonly sessions: SessionService,
-    @Inject(SessionCookies) protected readonly cookies: SessionCookies,
+    @Inject(SessionTransport) protected readonly transport: SessionTransport,
     @Inject(Reflector) protected readonly reflector: Reflector,
   ) {}
 
@@ -47,15 +47,20 @@ export class SessionGuard implements CanActivate {
       throw new UnauthorizedException();
     }
     const fromCookie = presented.from === 'cookie';
-    const validation = await this.sessions.authenticate(presented.token, this.cookies.client(request, fromCookie));
+    const validation = await this.sessions.authenticate(presented.token, this.transport.client(request, fromCookie));
     if (!validation) throw new UnauthorizedException();
     this.attach(request, validation, context);
     // A bearer client manages its own token; only a cookie is re-sent with the new Max-Age.
     if (validation.refreshed && fromCookie) {
-      this.cookies.write(http.getResponse(), { token: validation.renewedToken ?? presented.token, session: validation.session });
+      this.transport.write(http.getResponse(), { token: validation.renewedToken ?? presented.token, session: validation.session });
     }
     this.checkRequirements(validation, context);
     return true;
+  }
+
+  /** @deprecated Since 0.2: `transport`. */
+  protected get cookies(): SessionTransport {
+    return this.transport;
   }
 
   /** True for routes marked `@Public()`, handler first, then the controller. */
@@ -94,7 +99,7 @@ export class SessionGuard implements CanActivate {
 
   /** The token this request presents; by default the bearer token, else the session cookie. */
   protected getToken(request: HttpRequestLike, _context: ExecutionContext): PresentedToken | undefined {
-    return this.cookies.readToken(request);
+    return this.transport.readToken(request);
   }
 
   /** Puts the user and session where the decorators find them. */

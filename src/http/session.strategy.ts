@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-strategy';
-import { SessionCookies, type HttpRequestLike } from './session-transport.js';
+import { SessionTransport, type HttpRequestLike } from './session-transport.js';
 import { setRequestSession } from './session.request.js';
 import { SessionService } from '../core/session.service.js';
 
@@ -31,21 +31,21 @@ class RequestStrategy extends Strategy {
 export class SessionStrategy extends PassportStrategy(RequestStrategy, 'session') {
   constructor(
     @Inject(SessionService) private readonly sessions: SessionService,
-    @Inject(SessionCookies) private readonly cookies: SessionCookies,
+    @Inject(SessionTransport) private readonly transport: SessionTransport,
   ) {
     super();
   }
 
   async validate(request: HttpRequestLike & { res?: object }): Promise<unknown> {
-    const presented = this.cookies.readToken(request);
+    const presented = this.transport.readToken(request);
     if (!presented) return null;
     const canWrite = presented.from === 'cookie' && request.res !== undefined;
-    const validation = await this.sessions.authenticate(presented.token, this.cookies.client(request, canWrite));
+    const validation = await this.sessions.authenticate(presented.token, this.transport.client(request, canWrite));
     if (!validation) return null;
     setRequestSession(request, validation.session);
     // Passport sees only the request; Express links the response to it, so the cookie can slide.
     if (validation.refreshed && canWrite) {
-      this.cookies.write(request.res!, { token: validation.renewedToken ?? presented.token, session: validation.session });
+      this.transport.write(request.res!, { token: validation.renewedToken ?? presented.token, session: validation.session });
     }
     return validation.user;
   }

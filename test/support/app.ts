@@ -54,7 +54,7 @@ let userSeq = 0;
  */
 export async function createSessionTestApp(
   url: string,
-  options: Omit<SessionModuleOptions, 'resolveUser'> = {},
+  options: Omit<SessionModuleOptions, 'resolveUser' | 'userEntity'> = {},
   orm: { replicaUrls?: string[] } = {},
 ): Promise<SessionTestApp> {
   const recorder = new QueryRecorder();
@@ -71,11 +71,11 @@ export async function createSessionTestApp(
         migrationsRun: true,
         logger: recorder,
       }),
-      SessionModule.forRoot({
+      SessionModule.forRoot<TestUser>({
         ...options,
         resolveUser: async (id) => {
-          const [user] = await dataSource.query('SELECT id, email FROM users WHERE id = $1 AND NOT disabled', [id]);
-          return (user as TestUser | undefined) ?? null;
+          const [user]: (TestUser | undefined)[] = await dataSource.query('SELECT id, email FROM users WHERE id = $1 AND NOT disabled', [id]);
+          return user ?? null;
         },
       }),
     ],
@@ -87,7 +87,7 @@ export async function createSessionTestApp(
   recorder.clear();
   return {
     app,
-    sessions: app.get(SessionService) as SessionService<TestUser>,
+    sessions: app.get<SessionService<TestUser>>(SessionService),
     dataSource,
     recorder,
     store,
