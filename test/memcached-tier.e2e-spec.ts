@@ -4,13 +4,8 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import memjs from 'memjs';
 import { DataSource } from 'typeorm';
-import {
-  decodeSession,
-  encodeSession,
-  MAX_RELATIVE_TTL_SECONDS,
-  MemcachedSessionCache,
-  memcachedTtlSeconds,
-} from '../src/stores/tiered/memcached-session.cache.js';
+import { decodeSession, encodeSession, MAX_RELATIVE_TTL_SECONDS, memcachedTtlSeconds } from '../src/stores/tiered/memcached-entry.js';
+import { MemcachedSessionCache } from '../src/stores/tiered/memcached-session.cache.js';
 import type { SharedSessionCache } from '../src/stores/tiered/shared-session-cache.interface.js';
 import {
   CreateSessionsTable1763856000000,
