@@ -24,6 +24,8 @@ import {
 import { CreateSessionsTable1763856000000, CreateTestUsers1700000000000, countCalls, resetCalls, totalCalls, type TestUser } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { InMemorySessionStore } from './support/in-memory-session.store.js';
+import { MemoryUsers } from './support/standalone-app.js';
 import { listen, setCookie } from './support/http.js';
 
 const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
@@ -92,7 +94,8 @@ interface Fixture {
   app: INestApplication;
   url: string;
   sessions: SessionService<TestUser>;
-  dataSource: DataSource;
+  /** Null in an app without TypeORM (Redis or a store of its own). */
+  dataSource: DataSource | null;
   storeCalls: Record<string, number>;
   resolved: { permissions: number; context: number };
   events: { reused: SessionRefreshReusedEvent[]; destroyed: { reason: string; session: { id: string } }[] };
@@ -103,29 +106,42 @@ interface Fixture {
 let seq = 0;
 
 async function start(dbUrl: string, options: Partial<SessionModuleOptions<TestUser>> = {}): Promise<Fixture> {
-  let dataSource!: DataSource;
+  let dataSource: DataSource | null = null;
+  // Sessions outside PostgreSQL (Redis, a store of the test's) run in an app with no TypeORM at
+  // all, as a Redis-only app is, its users in memory.
+  const type = options.storage === undefined ? 'database' : options.storage.type;
+  const memory = type === 'database' || type === 'memcached' ? null : new MemoryUsers();
+  const findUser = async (id: string): Promise<(TestUser & { disabled: boolean }) | null> => {
+    if (memory) return memory.find(id);
+    const [user]: ((TestUser & { disabled: boolean }) | undefined)[] = await dataSource!.query('SELECT id, email, disabled FROM users WHERE id = $1', [id]);
+    return user ?? null;
+  };
   const resolved = { permissions: 0, context: 0 };
   const moduleRef = await Test.createTestingModule({
     imports: [
       EventEmitterModule.forRoot(),
-      TypeOrmModule.forRoot({
-        type: 'postgres',
-        url: dbUrl,
-        migrations: [CreateTestUsers1700000000000, CreateSessionsTable1763856000000],
-        migrationsRun: true,
-      }),
+      ...(memory
+        ? []
+        : [
+            TypeOrmModule.forRoot({
+              type: 'postgres',
+              url: dbUrl,
+              migrations: [CreateTestUsers1700000000000, CreateSessionsTable1763856000000],
+              migrationsRun: true,
+            }),
+          ]),
       SessionModule.forRoot<TestUser>({
         cleanup: false,
         broadcast: false,
         cookie: { secure: false },
         resolveUser: async (id) => {
-          const [user]: (TestUser | undefined)[] = await dataSource.query('SELECT id, email FROM users WHERE id = $1', [id]);
-          return user ?? null;
+          const user = await findUser(id);
+          return user && { id: user.id, email: user.email };
         },
         resolvePermissions: async (user) => {
           resolved.permissions += 1;
-          const [row] = await dataSource.query('SELECT disabled FROM users WHERE id = $1', [user.id]);
-          return user.email.startsWith('admin') && !row.disabled ? ['admin'] : ['reader'];
+          const row = await findUser(user.id);
+          return user.email.startsWith('admin') && !row!.disabled ? ['admin'] : ['reader'];
         },
         resolveContext: (user) => {
           resolved.context += 1;
@@ -139,7 +155,7 @@ async function start(dbUrl: string, options: Partial<SessionModuleOptions<TestUs
   const app = moduleRef.createNestApplication({ logger: false });
   app.useGlobalGuards(app.get(SessionGuard));
   await app.init();
-  dataSource = app.get<DataSource>(getDataSourceToken());
+  if (!memory) dataSource = app.get<DataSource>(getDataSourceToken());
   const events: Fixture['events'] = { reused: [], destroyed: [] };
   const emitter = app.get(EventEmitter2);
   emitter.on(SessionEvents.RefreshReused, (event: SessionRefreshReusedEvent) => events.reused.push(event));
@@ -154,7 +170,8 @@ async function start(dbUrl: string, options: Partial<SessionModuleOptions<TestUs
     resolved,
     events,
     createUser: async (email = `user${++seq}-${randomBytes(3).toString('hex')}@example.test`) => {
-      const [row] = await dataSource.query('INSERT INTO users (email) VALUES ($1) RETURNING id', [email]);
+      if (memory) return memory.create(email);
+      const [row] = await dataSource!.query('INSERT INTO users (email) VALUES ($1) RETURNING id', [email]);
       return row.id as string;
     },
     login: async (userId, agent = CHROME_120) => {
@@ -304,6 +321,7 @@ describe('jwt with encryption, and EdDSA', () => {
 describe.each([
   ['PostgreSQL', {}],
   ['Redis', { storage: { type: 'redis' as const, url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', keyPrefix: `nss-sec-${randomBytes(4).toString('hex')}:` } }],
+  ['a store of its own', { storage: new InMemorySessionStore() }],
 ])('refresh tokens on %s', (_label, storage) => {
   let f: Fixture;
   const clock = new TestClock(Date.now());
@@ -419,7 +437,7 @@ describe('permissions and context', () => {
     const elsewhere = await f.login(adminId);
     expect((await request(f.url).get('/admin').set('authorization', `Bearer ${elsewhere.token}`)).status).toBe(200);
 
-    await f.dataSource.query('UPDATE users SET disabled = true WHERE id = $1', [adminId]);
+    await f.dataSource!.query('UPDATE users SET disabled = true WHERE id = $1', [adminId]);
     const res = await request(f.url).post('/privileges-changed').set('authorization', `Bearer ${current.token}`);
     expect(res.status).toBe(200);
     expect(res.body.token).toEqual(expect.any(String));
@@ -433,6 +451,7 @@ describe('permissions and context', () => {
 describe.each([
   ['PostgreSQL', {}],
   ['Redis', { storage: { type: 'redis' as const, url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', keyPrefix: `nss-lim-${randomBytes(4).toString('hex')}:` } }],
+  ['a store of its own', { storage: new InMemorySessionStore() }],
 ])('maxSessionsPerUser on %s', (_label, storage) => {
   it('evicts the oldest session at a login over the limit', async () => {
     const f = await fixture({ ...storage, maxSessionsPerUser: 2 });
