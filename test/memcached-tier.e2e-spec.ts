@@ -9,13 +9,13 @@ import { MemcachedSessionCache } from '../src/stores/tiered/memcached-session.ca
 import type { SharedSessionCache } from '../src/stores/tiered/shared-session-cache.interface.js';
 import {
   CreateSessionsTable1763856000000,
-  generateToken,
   hashToken,
   SessionEntity,
   type StoredSession,
   TypeOrmSessionStore,
 } from '../src/index.js';
 import { TieredSessionStore } from '../src/stores/tiered/tiered-session.store.js';
+import { generateToken } from '../src/tokens/opaque-token.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { QueryRecorder } from './support/query-recorder.js';
 
