@@ -1,6 +1,5 @@
-import { SessionOptionsError } from '../core/session.exceptions.js';
+import { refusal as fails } from '../../test/support/options.js';
 import { resolveSessionOptions } from '../options/resolve-options.js';
-import type { SessionModuleOptions } from '../options/session-module.options.js';
 import type { InvalidationListener, SessionInvalidationBus } from './session-invalidation.interface.js';
 
 const resolveUser = async (id: string) => ({ id });
@@ -11,16 +10,6 @@ class OwnBus implements SessionInvalidationBus {
   }
   async publish(): Promise<void> {}
   async close(): Promise<void> {}
-}
-
-function fails(options: unknown): SessionOptionsError {
-  try {
-    resolveSessionOptions(options as SessionModuleOptions);
-  } catch (error) {
-    expect(error).toBeInstanceOf(SessionOptionsError);
-    return error as SessionOptionsError;
-  }
-  throw new Error('expected the options to be refused');
 }
 
 describe('the invalidation slice', () => {

@@ -1,19 +1,9 @@
-import { SessionOptionsError } from '../core/session.exceptions.js';
+import { refusal as fails } from '../../test/support/options.js';
 import { resolveSessionOptions } from './resolve-options.js';
 import type { SessionModuleOptions } from './session-module.options.js';
 
 const resolveUser = async (id: string) => ({ id });
 const SECRET = 'a-test-secret-of-more-than-32-bytes-0123456789';
-
-function fails(options: unknown): SessionOptionsError {
-  try {
-    resolveSessionOptions(options as SessionModuleOptions);
-  } catch (error) {
-    expect(error).toBeInstanceOf(SessionOptionsError);
-    return error as SessionOptionsError;
-  }
-  throw new Error('expected the options to be refused');
-}
 
 describe('resolveSessionOptions', () => {
   it('fills in the defaults: 30 days sliding by 1 day, no absolute cap', () => {

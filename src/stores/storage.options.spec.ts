@@ -1,6 +1,5 @@
-import { SessionOptionsError } from '../core/session.exceptions.js';
+import { refusal as fails } from '../../test/support/options.js';
 import { resolveSessionOptions } from '../options/resolve-options.js';
-import type { SessionModuleOptions } from '../options/session-module.options.js';
 import type { SessionStore } from './session-store.interface.js';
 import { DEFAULT_KEY_PREFIX, isRedisKeyPrefix } from './store-defaults.js';
 
@@ -8,16 +7,6 @@ const resolveUser = async (id: string) => ({ id });
 const unused = async (): Promise<never> => {
   throw new Error('not called by the options');
 };
-
-function fails(options: unknown): SessionOptionsError {
-  try {
-    resolveSessionOptions(options as SessionModuleOptions);
-  } catch (error) {
-    expect(error).toBeInstanceOf(SessionOptionsError);
-    return error as SessionOptionsError;
-  }
-  throw new Error('expected the options to be refused');
-}
 
 // deleteExpired sits on the prototype, as class methods do, so the check must look there too;
 // the other methods are own properties, so a spread copy of an instance lacks deleteExpired alone.
