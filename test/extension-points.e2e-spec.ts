@@ -83,6 +83,15 @@ describe('startup without the DataSource an option needs', () => {
     await expect(compiling).rejects.toThrow(/has no TypeORM DataSource\. Import TypeOrmModule\.forRoot\(\{ type: 'postgres'.*dataSource: '<its name>'/);
   });
 
+  it('stops before opening anything, so a refused userEntity on Redis leaves no connection behind', async () => {
+    const sockets = () => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
+    const before = sockets();
+    const compiling = startAlone(SessionModule.forRoot({ userEntity: Account, storage: { type: 'redis', url: 'redis://127.0.0.1:6379' }, cleanup: false }));
+    await expect(compiling).rejects.toMatchObject({ option: 'userEntity' });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sockets()).toBeLessThanOrEqual(before);
+  });
+
   it('a named DataSource that is not registered fails naming dataSource', async () => {
     const compiling = startAlone(SessionModule.forRoot({ resolveUser, dataSource: 'auth', cleanup: false }));
     await expect(compiling).rejects.toMatchObject({ option: 'dataSource' });

@@ -1,6 +1,7 @@
 import { Logger, type Provider } from '@nestjs/common';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
+import { SessionStore } from '../stores/session-store.interface.js';
 import { SessionResources } from '../stores/storage.providers.js';
 import { SESSION_DATA_SOURCE, type SessionDataSource } from '../stores/typeorm/session-data-source.js';
 import { NoopInvalidationBus } from './noop-invalidation.bus.js';
@@ -37,7 +38,11 @@ async function createBus(options: ResolvedSessionOptions, data: SessionDataSourc
   });
 }
 
-/** The bus that carries revocations to the other instances' caches. */
+/**
+ * The bus that carries revocations to the other instances' caches. It waits for the store (which
+ * it does not use) so that an option the store or `userEntity` refuses stops the startup before
+ * the bus opens a connection: a module that fails to start never shuts down, so nothing would close it.
+ */
 export const invalidationProviders: Provider[] = [
-  { provide: SessionInvalidationBus, useFactory: createBus, inject: [SESSION_OPTIONS, SESSION_DATA_SOURCE, SessionResources] },
+  { provide: SessionInvalidationBus, useFactory: createBus, inject: [SESSION_OPTIONS, SESSION_DATA_SOURCE, SessionResources, SessionStore] },
 ];
