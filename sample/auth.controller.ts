@@ -19,13 +19,13 @@ type Request = Parameters<SessionTransport['readToken']>[0];
 type Response = object;
 
 /** Starts a session for `user`: a new token every login, never one the client brought along. */
-export async function startSession(sessions: SessionService, cookies: SessionTransport, request: Request, response: Response, user: PublicUser) {
-  const client = cookies.client(request);
+export async function startSession(sessions: SessionService, transport: SessionTransport, request: Request, response: Response, user: PublicUser) {
+  const client = transport.client(request);
   // Whatever session this client held before (a previous login, or a token planted on it) ends here.
-  const previous = cookies.readToken(request);
+  const previous = transport.readToken(request);
   if (previous) await sessions.revokeSession(previous.token, client);
   const issued = await sessions.createSession({ userId: user.id, userAgent: client.userAgent });
-  cookies.write(response, issued);
+  transport.write(response, issued);
   return issued;
 }
 
@@ -45,7 +45,7 @@ export class AuthController {
   constructor(
     private readonly users: UsersService,
     private readonly sessions: SessionService,
-    private readonly cookies: SessionTransport,
+    private readonly transport: SessionTransport,
   ) {}
 
   @Public()
@@ -59,21 +59,21 @@ export class AuthController {
   @Post('login')
   @HttpCode(200)
   async login(@CurrentUser() user: PublicUser, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    return tokensOf(await startSession(this.sessions, this.cookies, request, response, user));
+    return tokensOf(await startSession(this.sessions, this.transport, request, response, user));
   }
 
   @Post('logout')
   @HttpCode(204)
   async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.revokeSession(this.cookies.readToken(request)?.token, this.cookies.client(request));
-    this.cookies.clear(response);
+    await this.sessions.revokeSession(this.transport.readToken(request)?.token, this.transport.client(request));
+    this.transport.clear(response);
   }
 
   @Post('logout-all')
   @HttpCode(204)
   async logoutAll(@CurrentUser() user: PublicUser, @Res({ passthrough: true }) response: Response): Promise<void> {
     await this.sessions.revokeAllUserSessions(user.id);
-    this.cookies.clear(response);
+    this.transport.clear(response);
   }
 }
 
@@ -82,7 +82,7 @@ export class AuthController {
 export class RefreshController {
   constructor(
     private readonly sessions: SessionService,
-    private readonly cookies: SessionTransport,
+    private readonly transport: SessionTransport,
   ) {}
 
   /**
@@ -94,9 +94,9 @@ export class RefreshController {
   @Post('refresh')
   @HttpCode(200)
   async refresh(@Body() body: RefreshDto, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
-    const issued = await this.sessions.refresh(body.refreshToken, this.cookies.client(request));
+    const issued = await this.sessions.refresh(body.refreshToken, this.transport.client(request));
     if (!issued) throw new UnauthorizedException();
-    this.cookies.write(response, issued);
+    this.transport.write(response, issued);
     return tokensOf(issued);
   }
 }
@@ -105,7 +105,7 @@ export class RefreshController {
 export class AccountController {
   constructor(
     private readonly sessions: SessionService,
-    private readonly cookies: SessionTransport,
+    private readonly transport: SessionTransport,
   ) {}
 
   /** Who you are, and the account context cached with your session (see account-context.ts). */
@@ -130,7 +130,7 @@ export class AccountController {
   ): Promise<void> {
     // Someone else's session and no session at all look the same: 404.
     if (!(await this.sessions.revokeUserSession(user.id, id))) throw new NotFoundException();
-    if (id === current.id) this.cookies.clear(response);
+    if (id === current.id) this.transport.clear(response);
   }
 }
 

@@ -58,7 +58,7 @@ export class PagesController {
   constructor(
     private readonly users: UsersService,
     private readonly sessions: SessionService,
-    private readonly cookies: SessionTransport,
+    private readonly transport: SessionTransport,
   ) {}
 
   @Public()
@@ -79,7 +79,7 @@ export class PagesController {
   @Post('login')
   @Redirect('/account', 303)
   async submitLogin(@CurrentUser() user: PublicUser, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await startSession(this.sessions, this.cookies, request, response, user);
+    await startSession(this.sessions, this.transport, request, response, user);
   }
 
   @Public()
@@ -87,7 +87,7 @@ export class PagesController {
   @Redirect('/account', 303)
   async submitRegister(@Body() body: CredentialsDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
     const user = await this.users.register(body.email, body.password);
-    await startSession(this.sessions, this.cookies, request, response, user);
+    await startSession(this.sessions, this.transport, request, response, user);
   }
 
   @Get('account')
@@ -107,14 +107,14 @@ export class PagesController {
   @Post('account/logout')
   @Redirect('/login', 303)
   async logout(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
-    await this.sessions.revokeSession(this.cookies.readToken(request)?.token, this.cookies.client(request));
-    this.cookies.clear(response);
+    await this.sessions.revokeSession(this.transport.readToken(request)?.token, this.transport.client(request));
+    this.transport.clear(response);
   }
 
   @Post('account/logout-all')
   @Redirect('/login', 303)
   async logoutAll(@CurrentUser() user: PublicUser, @Res({ passthrough: true }) response: Response): Promise<void> {
     await this.sessions.revokeAllUserSessions(user.id);
-    this.cookies.clear(response);
+    this.transport.clear(response);
   }
 }

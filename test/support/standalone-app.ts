@@ -58,7 +58,7 @@ export async function createStandaloneSessionTestApp(
   const store = app.get<SessionStore>(SessionStore);
   return {
     app,
-    sessions: app.get(SessionService) as SessionService<TestUser>,
+    sessions: app.get<SessionService<TestUser>>(SessionService),
     // Nothing feeds it: there is no DataSource to send a statement through.
     recorder: new QueryRecorder(),
     store,
