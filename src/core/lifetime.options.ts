@@ -29,11 +29,18 @@ export const DEFAULT_MAX_AGE = '30d';
 export const DEFAULT_REFRESH_MAX_AGE = '15m';
 export const DEFAULT_UPDATE_AGE_MS = 86_400_000;
 
+// A day, or half of a shorter maxAge; a maxAge too short to halve cannot slide at all.
+function defaultUpdateAge(maxAge: number): number {
+  const half = Math.min(DEFAULT_UPDATE_AGE_MS, Math.floor(maxAge / 2));
+  if (half < 1) throw new SessionOptionsError('maxAge', `got ${formatDuration(maxAge)}; expected at least 2 ms, so that the expiry can slide (or give updateAge).`);
+  return half;
+}
+
 /** `refreshTokens`: whether refresh tokens are on, which changes what `maxAge` means and its default. */
 export function resolveLifetimeOptions(raw: LifetimeOptions, refreshTokens: boolean): ResolvedLifetimeOptions {
   const maxAge = duration('maxAge', raw.maxAge ?? (refreshTokens ? DEFAULT_REFRESH_MAX_AGE : DEFAULT_MAX_AGE));
   // The default step shrinks with a short maxAge, so setting maxAge alone never trips the check below.
-  const updateAge = duration('updateAge', raw.updateAge ?? Math.min(DEFAULT_UPDATE_AGE_MS, Math.floor(maxAge / 2)));
+  const updateAge = raw.updateAge === undefined ? defaultUpdateAge(maxAge) : duration('updateAge', raw.updateAge);
   if (updateAge >= maxAge) {
     throw new SessionOptionsError(
       'updateAge',

@@ -61,6 +61,15 @@ export function duration(option: string, value: unknown): number {
       `got ${show(value)}; expected a positive duration up to 100 years, as milliseconds (86400000) or a string ('15m', '12h', '30d').`,
     );
   }
+  // `maxAge: 30` reads like 30 seconds (express-session's cookie.maxAge is ms, Max-Age is
+  // seconds); no session setting is sensibly shorter than a second, so a bare number that small
+  // is a unit mistake (a unitless string from an env var, '30', too). With its unit, '500ms' passes.
+  if (ms < 1_000 && (typeof value === 'number' || /^\s*[\d.]+\s*$/.test(String(value)))) {
+    throw new SessionOptionsError(
+      option,
+      `got ${value}: a number is milliseconds, so that is ${value} ms. Write '${value}s' for ${value} seconds, or '${value}ms' if you mean milliseconds.`,
+    );
+  }
   return ms;
 }
 

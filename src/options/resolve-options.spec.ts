@@ -141,10 +141,20 @@ describe('resolveSessionOptions', () => {
     expect(error.message).toMatch(message);
   });
 
+  it('takes a duration under a second when its string says so, and a second as a bare number', () => {
+    expect(resolveSessionOptions({ resolveUser, storeTimeout: '500ms' }).storeTimeout).toBe(500);
+    expect(resolveSessionOptions({ resolveUser, storeTimeout: 1_000 }).storeTimeout).toBe(1_000);
+  });
+
   it.each([
     [{ resolveUser, maxAge: '30 days please' }, 'maxAge', /got "30 days please"; expected a positive duration/],
     [{ resolveUser, maxAge: 0 }, 'maxAge', /got 0; expected a positive duration/],
     [{ resolveUser, maxAge: '200000d' }, 'maxAge', /up to 100 years/],
+    [{ resolveUser, maxAge: 30 }, 'maxAge', /got 30: a number is milliseconds, so that is 30 ms\. Write '30s' for 30 seconds/],
+    [{ resolveUser, storeTimeout: 5 }, 'storeTimeout', /got 5: a number is milliseconds/],
+    [{ resolveUser, maxAge: '30' }, 'maxAge', /got 30: a number is milliseconds/],
+    [{ resolveUser, cache: { ttl: 300 } }, 'cache.ttl', /Write '300s' for 300 seconds, or '300ms' if you mean milliseconds/],
+    [{ resolveUser, maxAge: '1ms' }, 'maxAge', /expected at least 2 ms, so that the expiry can slide/],
     [{ resolveUser, updateAge: -5 }, 'updateAge', /got -5/],
     [{ resolveUser, maxAge: '1d', updateAge: '1d' }, 'updateAge', /got "1d" \(1d\); expected a duration below maxAge \(1d\)/],
     [{ resolveUser, maxAge: '1h', updateAge: '2h' }, 'updateAge', /below maxAge \(1h\)/],
