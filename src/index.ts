@@ -43,8 +43,8 @@ export type { SessionJwtKey, SessionJwtOptions } from './tokens/jwt.options.js';
 export { type Duration, parseDuration } from './options/duration.js';
 
 // ---- Errors and events ------------------------------------------------------------------------
-/** 409 at a login over the limit, the startup error naming a bad option, 503 when the store fails. */
-export { SessionLimitExceededException, SessionOptionsError, SessionStoreUnavailableException } from './core/session.exceptions.js';
+/** 409 at a login over the limit, the startup error naming a bad option, 503 when the store fails, a session for a user the database lacks. */
+export { SessionLimitExceededException, SessionOptionsError, SessionStoreUnavailableException, UnknownSessionUserError } from './core/session.exceptions.js';
 /** Event names and payloads, emitted through @nestjs/event-emitter when the app has it. */
 export {
   SessionEvents,

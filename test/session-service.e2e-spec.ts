@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { hashToken, type SessionModuleOptions, TOKEN_LENGTH } from '../src/index.js';
+import { hashToken, type SessionModuleOptions, SessionStoreUnavailableException, TOKEN_LENGTH, UnknownSessionUserError } from '../src/index.js';
 import { createSessionTestApp, resetCalls, type SessionTestAppBase, totalCalls } from './support/app.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
@@ -156,6 +156,24 @@ describe.each(STORAGES)('SessionService on %s storage', (storageName, storage, t
       const { token } = await t.sessions.createSession({ userId });
       await t.disableUser(userId);
       await expect(t.sessions.validateSession(token)).resolves.toBeNull();
+    });
+
+    it('refuses a session for a user the users table lacks as a mistake of the caller naming the table, not as an outage', async () => {
+      const ghost = randomUUID();
+      if (traits.orm) {
+        for (const userId of [ghost, 'not-a-uuid']) {
+          const error: unknown = await t.sessions.createSession({ userId }).catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(UnknownSessionUserError);
+          expect(error).not.toBeInstanceOf(SessionStoreUnavailableException);
+          expect((error as UnknownSessionUserError).userId).toBe(userId);
+        }
+        const error = (await t.sessions.createSession({ userId: ghost }).catch((e: unknown) => e)) as Error;
+        expect(error.message).toMatch(/is not present in table "users"/);
+      } else {
+        // Nothing ties a session to a users table here: its user is refused when it is used.
+        const { token } = await t.sessions.createSession({ userId: ghost });
+        await expect(t.sessions.validateSession(token)).resolves.toBeNull();
+      }
     });
 
     it('refuses the session of a deleted user (the database also cascades the delete)', async () => {

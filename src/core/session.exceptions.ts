@@ -32,3 +32,20 @@ export class SessionLimitExceededException extends ConflictException {
     super('Too many sessions');
   }
 }
+
+/**
+ * `createSession` for a user id the store refuses: the sessions table's foreign key names no
+ * such user, or the id does not fit the users table's key type. A bug in the caller, not an
+ * outage, so it is neither a 503 nor logged as a store failure; left alone it becomes a 500.
+ */
+export class UnknownSessionUserError extends Error {
+  override readonly name = 'UnknownSessionUserError';
+
+  constructor(
+    readonly userId: string,
+    /** What the database said, e.g. `Key (user_id)=(…) is not present in table "users".` */
+    readonly reason: string,
+  ) {
+    super(`SessionService.createSession: the database refused user id ${JSON.stringify(userId)}: ${reason} Create the user first, and pass the id the users table has.`);
+  }
+}

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { SessionTelemetry } from '../telemetry/session.telemetry.js';
-import { SessionStoreUnavailableException } from './session.exceptions.js';
+import { SessionStoreUnavailableException, UnknownSessionUserError } from './session.exceptions.js';
 import { errorMessage, withTimeout } from './utils.js';
 
 /**
@@ -21,6 +21,7 @@ export class StoreCalls {
     try {
       return await withTimeout(work, this.timeoutMs, operation);
     } catch (error) {
+      if (error instanceof UnknownSessionUserError) throw error;
       this.logger.error(`session store failed (${operation}): ${errorMessage(error)}`);
       throw new SessionStoreUnavailableException({ cause: error });
     } finally {

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { UnknownSessionUserError } from '../../core/session.exceptions.js';
 import { SESSIONS_TABLE } from './session.entity.js';
 import type { EntityUsers } from './entity-users.js';
 import { type PgResult, pgQuery } from './pg-query.js';
@@ -25,6 +26,16 @@ function toStored(row: SessionRow): StoredSession {
     expiresAt: row.expires_at,
     createdAt: row.created_at,
   };
+}
+
+// foreign_key_violation, invalid_text_representation: in this INSERT only user_id can cause
+// either (the token and times are typed by us), so the caller passed a user the table lacks.
+const REFUSED_USER_CODES = new Set(['23503', '22P02']);
+
+function refusedUser(error: unknown, userId: string): UnknownSessionUserError | null {
+  const { code, detail, message } = (error ?? {}) as { code?: string; detail?: string; message?: string };
+  if (!code || !REFUSED_USER_CODES.has(code)) return null;
+  return new UnknownSessionUserError(userId, detail ?? message ?? code);
 }
 
 /** Options of the TypeORM store. */
@@ -88,7 +99,9 @@ export class TypeOrmSessionStore implements SessionStore {
       `WITH expired AS (DELETE FROM ${T} WHERE user_id = $1 AND expires_at <= $4)
        INSERT INTO ${T} (user_id, token, expires_at, created_at) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
       [session.userId, session.tokenHash, session.expiresAt, session.createdAt],
-    );
+    ).catch((error: unknown) => {
+      throw refusedUser(error, session.userId) ?? error;
+    });
     return toStored(row);
   }
 
