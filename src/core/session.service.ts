@@ -30,6 +30,7 @@ export type { CreateSessionInput } from './session-issuer.js';
  */
 @Injectable()
 export class SessionService<TUser = SessionUser> implements OnModuleInit, OnApplicationShutdown {
+  private readonly tokens: SessionTokens;
   private readonly calls: StoreCalls;
   private readonly issuer: SessionIssuer;
   private readonly authenticator: SessionAuthenticator;
@@ -53,7 +54,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
       refreshWindow: options.refreshToken?.maxAge ?? null,
     };
     const { clock } = options;
-    const tokens = new SessionTokens(options);
+    const tokens = (this.tokens = new SessionTokens(options));
     const local = new LocalSessions(options.cache);
     this.calls = new StoreCalls(telemetry, options.storeTimeout);
     this.revoker = new SessionRevoker(store, bus, this.calls, telemetry, local, tokens);
@@ -64,6 +65,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
   }
 
   async onModuleInit(): Promise<void> {
+    await this.tokens.ready();
     const count = this.store.countSessions?.bind(this.store);
     if (count) this.telemetry.countLiveWith(async () => (await count(new Date(this.options.clock()))).live);
     await this.revoker.start();

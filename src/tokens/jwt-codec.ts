@@ -52,6 +52,11 @@ export class SessionJwtCodec {
     this.parts = options.encryption ? 5 : 3;
   }
 
+  /** Loads jose now, so that a missing package stops the app at startup, not at its first login. */
+  async ready(): Promise<void> {
+    await loadJose();
+  }
+
   /** `now` in epoch ms: the iat. */
   async sign(claims: SessionJwtClaims, now: number): Promise<string> {
     // Fail where the bug is, rather than issue a token that verify would refuse.

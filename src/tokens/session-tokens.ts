@@ -1,4 +1,6 @@
 import { LRUCache } from 'lru-cache';
+import { SessionOptionsError } from '../core/session.exceptions.js';
+import { errorMessage } from '../core/utils.js';
 import type { IssuedSession, Session, SessionClientInfo } from '../core/session.interfaces.js';
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
 import type { StoredSession } from '../stores/session-store.interface.js';
@@ -34,6 +36,16 @@ export class SessionTokens {
     this.refreshTokens = options.refreshToken ? new RefreshTokens(options.refreshToken.keys) : null;
     this.bindToUserAgent = options.bindToUserAgent;
     this.wrapped = this.jwt !== null || this.bindToUserAgent;
+  }
+
+  /** Resolves once every package the token options need is loaded; a SessionOptionsError names the missing one. */
+  async ready(): Promise<void> {
+    try {
+      await this.jwt?.ready();
+    } catch (error) {
+      const cause = errorMessage((error as { cause?: unknown }).cause ?? error);
+      throw new SessionOptionsError('tokenType', `'jwt' needs the jose package, which could not be loaded (${cause}): install it, npm install jose.`);
+    }
   }
 
   /** Whether refreshed sessions need a re-signed token for the client (JWTs carry their expiry). */
