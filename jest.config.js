@@ -20,6 +20,7 @@ export default {
     // The sample app imports the library by its package name; under Jest that is the sources.
     '^nestjs-sessions$': '<rootDir>/src/index.ts',
     '^nestjs-sessions/passport$': '<rootDir>/src/passport.ts',
+    '^nestjs-sessions/cli$': '<rootDir>/src/cli/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },

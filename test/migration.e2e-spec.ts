@@ -1,6 +1,8 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { Column, DataSource, Entity, type MigrationInterface, PrimaryGeneratedColumn, type QueryRunner } from 'typeorm';
 import { CreateSessionsTable1763856000000, createSessionsMigration, SessionEntity } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
@@ -124,8 +126,90 @@ describe('the sessions migration', () => {
     });
   });
 
+  it('says, when the users table is missing, how a synchronize app gets past it', () => {
+    class CreateSessionsTable1763856000000 extends createSessionsMigration({ usersTable: 'members' }) {}
+    return withDatabase([CreateSessionsTable1763856000000], async (ds) => {
+      await expect(ds.runMigrations()).rejects.toThrow("ifUsersTableMissing: 'create-without-foreign-key' (nestjs-sessions migration:create --if-users-table-missing create-without-foreign-key)");
+    });
+  });
+
   it('refuses a user id type that is not a plain type name', () => {
     expect(() => createSessionsMigration({ userIdType: 'text); DROP TABLE users; --' })).toThrow(/not a plain SQL type name/);
+    expect(() => createSessionsMigration({ usersTable: 'users', ifUsersTableMissing: 'skip' as never })).toThrow(/ifUsersTableMissing "skip" is not one of 'fail', 'create-without-foreign-key'/);
+  });
+});
+
+// TypeORM runs migrations before synchronize (DataSource.initialize), so in an app whose users
+// table comes from synchronize the sessions migration finds no users table on a new database.
+describe('the sessions migration in an app on synchronize', () => {
+  @Entity('members')
+  class Member {
+    @PrimaryGeneratedColumn('uuid') id: string;
+    @Column() email: string;
+  }
+  class CreateSessionsTable1763856000000 extends createSessionsMigration({ usersTable: 'members', ifUsersTableMissing: 'create-without-foreign-key' }) {}
+
+  async function boot(url: string): Promise<DataSource> {
+    const ds = new DataSource({ type: 'postgres', url, entities: [Member, SessionEntity], migrations: [CreateSessionsTable1763856000000], migrationsRun: true, synchronize: true });
+    return ds.initialize();
+  }
+  const foreignKeys = (ds: DataSource) => ds.query(`SELECT conname FROM pg_constraint WHERE conrelid = 'sessions'::regclass AND contype = 'f'`);
+
+  it('fails by default, naming the option', async () => {
+    class Strict1763856000000 extends createSessionsMigration({ usersTable: 'members' }) {}
+    const db = await createTestDatabase('nss_mig');
+    const ds = new DataSource({ type: 'postgres', url: db.url, entities: [Member], migrations: [Strict1763856000000], migrationsRun: true, synchronize: true });
+    try {
+      await expect(ds.initialize()).rejects.toThrow(/no column "id" in table "members".*ifUsersTableMissing/);
+    } finally {
+      if (ds.isInitialized) await ds.destroy();
+      await db.drop();
+    }
+  });
+
+  it("with 'create-without-foreign-key': the app starts, sessions without the foreign key, user_id typed from the entity, a warning with the ALTER TABLE", async () => {
+    const db = await createTestDatabase('nss_mig');
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    let ds: DataSource | undefined;
+    try {
+      ds = await boot(db.url);
+      expect(warn).toHaveBeenCalledTimes(1);
+      const message = String(warn.mock.calls[0][0]);
+      expect(message).toContain('table members does not exist yet (made by synchronize, which runs after migrations?): created "sessions" with user_id uuid and no foreign key.');
+      expect(message).toContain(
+        'ALTER TABLE "sessions" ADD CONSTRAINT "FK_sessions_user_id" FOREIGN KEY ("user_id") REFERENCES members ("id") ON DELETE CASCADE',
+      );
+      expect(await foreignKeys(ds)).toEqual([]);
+      const [{ type }] = await ds.query(`SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = 'sessions'::regclass AND attname = 'user_id'`);
+      expect(type).toBe('uuid');
+
+      // synchronize made members after the migration; sessions work, and the ALTER TABLE of the warning adds the key.
+      const [member] = await ds.query(`INSERT INTO members (email) VALUES ('a@example.test') RETURNING id`);
+      await ds.query(`INSERT INTO sessions (user_id, token, expires_at) VALUES ($1, sha256('x'), now())`, [member.id]);
+      await ds.query(message.slice(message.indexOf('ALTER TABLE')));
+      expect(await foreignKeys(ds)).toEqual([{ conname: 'FK_sessions_user_id' }]);
+    } finally {
+      warn.mockRestore();
+      await ds?.destroy();
+      await db.drop();
+    }
+  });
+
+  it('adds the foreign key where the users table already exists (a database synchronize had made before)', async () => {
+    const db = await createTestDatabase('nss_mig');
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    let ds: DataSource | undefined;
+    try {
+      const first = new DataSource({ type: 'postgres', url: db.url, entities: [Member], synchronize: true });
+      await (await first.initialize()).destroy();
+      ds = await boot(db.url);
+      expect(warn).not.toHaveBeenCalled();
+      expect(await foreignKeys(ds)).toEqual([{ conname: 'FK_sessions_user_id' }]);
+    } finally {
+      warn.mockRestore();
+      await ds?.destroy();
+      await db.drop();
+    }
   });
 });
 
