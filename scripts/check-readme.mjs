@@ -181,6 +181,7 @@ const newestSource = (function newest(dir) {
 })(path.join(root, 'src'));
 if (newestSource > fs.statSync(dts).mtimeMs) console.warn('check-readme: warning: src/ is newer than dist/; run `npm run -s build` to check what is built.');
 
+const builtAt = fs.statSync(dts).mtimeMs;
 const { blocks, problems } = readBlocks(fs.readFileSync(readme, 'utf8'));
 const { dir, apps } = makeProject(blocks);
 let failed = problems.length > 0;
@@ -199,6 +200,10 @@ try {
   for (const message of general) console.log(`ERROR ${message}`);
   const bad = blocks.filter((b) => results.get(b).length).length;
   if (bad || general.length) failed = true;
+  if (!fs.existsSync(dts) || fs.statSync(dts).mtimeMs !== builtAt) {
+    console.log('\ndist/ changed while the blocks were checked (a build running at the same time?): run the check again.');
+    failed = true;
+  }
   console.log(
     `\n${blocks.length} TypeScript blocks, ${bad} failing${problems.length ? `, ${problems.length} other problem(s)` : ''}` +
       ` (TypeScript ${ts.version}; each block in an ESM and in a CommonJS app).`,
