@@ -93,7 +93,7 @@ export async function runSessionsCli(argv: string[], setup: SessionsCliSetup = {
       operation = { name: command as 'stats' | 'purge' };
     }
 
-    stdout(await runOperatorCommand(operation, wrapped ? await setup.connect!() : await connectFromFlags(values, cwd, env)));
+    stdout(await runOperatorCommand(operation, wrapped ? await setup.connect!() : await connectFromFlags(operation, values, cwd, env)));
     return 0;
   } catch (error) {
     if (error instanceof SessionsCliError) {
@@ -109,9 +109,19 @@ export async function runSessionsCli(argv: string[], setup: SessionsCliSetup = {
   }
 }
 
-async function connectFromFlags(values: Record<string, string | boolean | undefined>, cwd: string, env: NodeJS.ProcessEnv): Promise<OperatorConnection> {
+async function connectFromFlags(
+  operation: OperatorCommand,
+  values: Record<string, string | boolean | undefined>,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<OperatorConnection> {
   const storage = storageFrom(values, env);
-  if (storage.type === 'redis') return { session: { storage } };
+  if (storage.type === 'redis') {
+    if (operation.name !== 'revoke-user') {
+      throw new SessionsCliError(`${operation.name}: with storage redis there is nothing to ${operation.name === 'stats' ? 'count without a scan of every key' : 'purge'}: Redis expires sessions itself. revoke-user works.`);
+    }
+    return { session: { storage } };
+  }
   const file = values['data-source'];
   if (typeof file !== 'string' || file === '') {
     throw new SessionsCliError(

@@ -62,7 +62,8 @@ cache.ttl.
                               The command turns synchronize, migrationsRun and logging off.
                               Needed with storage database and memcached
   --storage <type>            database (default), redis or memcached: your SessionModule's
-                              storage.type                                   [env SESSION_STORAGE]
+                              storage.type (with redis, revoke-user only: Redis expires
+                              sessions itself and keeps no count)            [env SESSION_STORAGE]
   --redis-url <url>           with redis (default redis://127.0.0.1:6379)     [env REDIS_URL]
   --memcached-servers <list>  with memcached: host:port[,host:port] (default 127.0.0.1:11211)
                                                                              [env MEMCACHED_URL]
