@@ -56,7 +56,9 @@ export class RedisInvalidationBus extends ReconnectingInvalidationBus {
    * silently, a connection of our own reports its loss so the listener can be reset.
    */
   private createSubscriber(): Redis {
-    const overrides: Partial<RedisOptions> = {
+    // himportFieldsets is ioredis 6's (5, also supported, has no such option): typed here so
+    // this compiles against either.
+    const overrides: Partial<RedisOptions> & { himportFieldsets?: undefined } = {
       connectionName: this.connectionName,
       // Connect only when asked, so a failure is a rejected promise rather than a retry loop.
       lazyConnect: true,
