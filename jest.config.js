@@ -21,6 +21,8 @@ export default {
     '^nestjs-sessions$': '<rootDir>/src/index.ts',
     '^nestjs-sessions/passport$': '<rootDir>/src/passport.ts',
     '^nestjs-sessions/cli$': '<rootDir>/src/cli/index.ts',
+    '^nestjs-sessions/socket.io$': '<rootDir>/src/transports/socket-io.adapter.ts',
+    '^nestjs-sessions/ws$': '<rootDir>/src/transports/ws.adapter.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },

@@ -17,8 +17,16 @@ export { SessionGuard } from './http/session.guard.js';
 export { CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public, RequireSession, SESSION_REQUIREMENTS_KEY } from './http/session.decorators.js';
 /** Reads the token of a request (bearer, then cookie) and writes or clears the session cookie; `SessionCookies` is its deprecated name. */
 export { SessionCookies, SessionTransport, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './http/session-transport.js';
-/** The session the guard validated for a request (what `@CurrentSession()` returns). */
+/** The session the guard validated for a request or socket (what `@CurrentSession()` returns). */
 export { getRequestSession } from './http/session.request.js';
+/** Where a call's token is read and its session attached, per transport (`SessionGuard.getRequestResponse`). */
+export { type SessionContextType, type SessionExchange, UnsupportedContextError } from './transports/session-exchange.js';
+/** The guard's refusals on GraphQL (`extensions.code`) and the error that carries them. */
+export { GRAPHQL_ERROR_CODES, SessionGraphQLError } from './transports/transport-errors.js';
+/** A long-lived connection watched by `SessionService.openConnection`; `nestjs-sessions/socket.io` and `/ws` use it for gateways. */
+export type { ConnectionHandlers, SessionConnection } from './core/session-connections.js';
+/** The close code of a `ws` socket whose session ended. */
+export { SESSION_ENDED_CLOSE_CODE } from './transports/socket-sessions.js';
 
 // ---- Types of the API and of the options -------------------------------------------------------
 /** Sessions as the API returns them, what a login hands out, and what a validation gives. */

@@ -1,5 +1,6 @@
 import { LocalSessionCache } from '../cache/local-session.cache.js';
 import type { RefusalReason } from '../telemetry/session.telemetry.js';
+import type { SessionConnections } from './session-connections.js';
 import type { SessionValidation } from './session.interfaces.js';
 
 /** A validation as the core handles it: the app's types are the facade's to apply. */
@@ -9,11 +10,14 @@ export type Validation = SessionValidation<unknown, unknown>;
 export type Lookup = { validation: Validation } | { refused: RefusalReason };
 
 /**
- * What this process holds of sessions: the cache of validated ones and the lookups in flight.
- * Authentication fills both; revocation empties them, here and (through the bus) elsewhere.
+ * What this process holds of sessions: the cache of validated ones, the lookups in flight and the
+ * open connections (WebSockets). Authentication fills them; revocation empties them, here and
+ * (through the bus) elsewhere.
  */
 export class LocalSessions {
   readonly cache: LocalSessionCache | null;
+  /** Set once by the service: connections are checked again whenever their token's entry drops. */
+  connections: SessionConnections | null = null;
   // One validation in flight per token: a burst of requests with one token costs one lookup and
   // at most one expiry write. Revocation drops the entry, so nothing that starts after a logout
   // returns can join a lookup that started before it, and a lookup whose entry was dropped
@@ -28,11 +32,13 @@ export class LocalSessions {
   drop(key: string): void {
     this.inflight.delete(key);
     this.cache?.delete(key);
+    this.connections?.evicted(key);
   }
 
   /** Forgets everything (when evictions may have been missed). */
   clear(): void {
     this.cache?.clear();
     this.inflight.clear();
+    this.connections?.recheckAll();
   }
 }

@@ -34,7 +34,12 @@ export class SessionAuthenticator {
     private readonly resolveUser: (userId: string) => unknown,
   ) {}
 
-  async authenticate(presented: unknown, client: AuthenticatingClient | undefined): Promise<Validation | null> {
+  /**
+   * `fresh`: for a connection that will stay open (a WebSocket), the store is asked even when the
+   * cache holds the token, and no lookup in flight is joined, so a token revoked on another
+   * instance a moment ago is refused before that instance's eviction arrives here.
+   */
+  async authenticate(presented: unknown, client: AuthenticatingClient | undefined, fresh = false): Promise<Validation | null> {
     this.tokens.requireAgent(client, 'authenticate');
     const now = this.options.clock();
     const unwrapped = this.tokens.wrapped ? await this.tokens.unwrap(presented, client, { now }) : null;
@@ -47,13 +52,13 @@ export class SessionAuthenticator {
 
     const successor = this.rotator.successorOf(key);
     if (successor !== undefined) {
-      const validation = await this.authenticate(successor, { ...client, rotatable: false });
+      const validation = await this.authenticate(successor, { ...client, rotatable: false }, fresh);
       return validation && { ...validation, refreshed: true, renewedToken: successor };
     }
 
     // A hit costs no I/O, unless the expiry is due to slide: then it goes the way of a miss,
     // which writes the expiry and re-reads the user, once per updateAge.
-    const cached = this.local.cache?.get(key, now);
+    const cached = fresh ? undefined : this.local.cache?.get(key, now);
     if (cached && !slide(this.rules, cached, now).due) {
       this.telemetry.validated('hit');
       const { id, userId, permissions, context } = cached;
@@ -62,7 +67,7 @@ export class SessionAuthenticator {
       return this.rotator.rotates(client) ? this.rotator.rotateIfDue(token, key, validation, now, client) : validation;
     }
 
-    const result = await this.sharedLookup(token, key);
+    const result = fresh ? await this.lookup(token, Buffer.from(key, 'base64')) : await this.sharedLookup(token, key);
     if ('refused' in result) return this.telemetry.refuse(result.refused);
     this.telemetry.validated(this.local.cache ? 'miss' : 'off');
     let validation = result.validation;

@@ -30,16 +30,31 @@ export class SessionRevoker {
     private readonly tokens: SessionTokens,
   ) {}
 
-  /** Listens for the other instances' revocations; only a cache can hold a revoked session. */
+  private listening: Promise<void> | null = null;
+
+  /** Listens for the other instances' revocations when a cache could hold a revoked session. */
   async start(): Promise<void> {
-    if (!this.local.cache) return;
+    if (this.local.cache) await this.listen();
+  }
+
+  /**
+   * Listens for the other instances' revocations, once: at startup with a cache, else when the
+   * first connection opens (only a cache or a connection can outlive a revocation here). A
+   * failed start is tried again by the next caller.
+   */
+  listen(): Promise<void> {
+    if (this.listening) return this.listening;
     const listener: InvalidationListener = {
       evict: (tokenHashes) => {
         for (const hash of tokenHashes) this.local.drop(hash.toString('base64'));
       },
       reset: () => this.local.clear(),
     };
-    await this.bus.start(listener);
+    this.listening = this.bus.start(listener).catch((error: unknown) => {
+      this.listening = null;
+      throw error;
+    });
+    return this.listening;
   }
 
   close(): Promise<void> {

@@ -12,10 +12,12 @@ import { LocalSessions } from './local-sessions.js';
 import type { IssuedSession, Session, SessionClientInfo, SessionValidation, UserId } from './session.interfaces.js';
 import type { SessionUser } from './session-types.js';
 import { type AuthenticatingClient, SessionAuthenticator } from './session-authenticator.js';
+import { type ConnectionHandlers, type SessionConnection, SessionConnections } from './session-connections.js';
 import { type CreateSessionInput, SessionIssuer } from './session-issuer.js';
 import { SessionRevoker } from './session-revoker.js';
 import { SessionRotator } from './session-rotator.js';
 import { isSessionId } from './session-values.js';
+import { hashTokenBase64 } from '../tokens/opaque-token.js';
 import { StoreCalls } from './store-calls.js';
 
 export type { CreateSessionInput } from './session-issuer.js';
@@ -37,6 +39,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
   private readonly rotator: SessionRotator;
   private readonly revoker: SessionRevoker;
   private readonly purger: SessionPurger;
+  private readonly connections: SessionConnections;
 
   constructor(
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
@@ -62,6 +65,15 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
     this.rotator = new SessionRotator(store, this.calls, telemetry, tokens, this.issuer, this.revoker, rules, { ...options.rotationPolicy, clock });
     this.authenticator = new SessionAuthenticator(store, this.calls, telemetry, tokens, local, this.rotator, rules, options, resolveUser);
     this.purger = new SessionPurger(store, this.calls, telemetry, options.purgeBatchSize, clock);
+    this.connections = local.connections = new SessionConnections({
+      authenticateFresh: (token, client) => this.authenticator.authenticate(token, client, true),
+      keyOf: async (token, client) => {
+        const unwrapped = await tokens.unwrap(token, client, { now: clock() });
+        return 'refused' in unwrapped ? null : hashTokenBase64(unwrapped.token);
+      },
+      listen: () => this.calls.run('listen', () => this.revoker.listen()),
+      clock,
+    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -72,6 +84,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.connections.close();
     await this.revoker.close();
   }
 
@@ -101,6 +114,18 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
    */
   authenticate(presented: unknown, client?: AuthenticatingClient): Promise<SessionValidation<TUser> | null> {
     return this.authenticator.authenticate(presented, client) as Promise<SessionValidation<TUser> | null>;
+  }
+
+  /**
+   * For a connection that stays open (a WebSocket): authenticates `token` against the store
+   * (never a cache, so a token revoked anywhere is refused), then calls `handlers.close()` when
+   * the session ends (revoked or rotated away on any instance, or expired) and
+   * `handlers.update()` when it was re-checked after a privilege change. Null when refused;
+   * throws SessionStoreUnavailableException (a 503) when the store fails. Call `release()` when
+   * the connection closes by itself. The WebSocket adapters and the guard do this for gateways.
+   */
+  async openConnection(token: string, client: SessionClientInfo, handlers: ConnectionHandlers): Promise<SessionConnection<TUser> | null> {
+    return (await this.connections.open(token, { ...client, rotatable: false }, handlers)) as SessionConnection<TUser> | null;
   }
 
   /** Logs a token out, on every instance. Idempotent: true if a session was removed, false otherwise. */

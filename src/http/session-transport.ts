@@ -37,15 +37,20 @@ export class SessionTransport {
   constructor(@Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions) {}
 
   /**
-   * The token a request carries: the Bearer token if there is an Authorization header, else the
-   * first well-formed session cookie (a duplicate planted by a parent domain cannot shadow ours).
+   * The token a request carries: the Bearer token if there is an Authorization header (or a
+   * socket.io handshake's `auth.token`), else the first well-formed session cookie (a duplicate planted by a parent domain cannot shadow ours).
    * Undefined when there is none; a malformed bearer comes back as-is, to be refused.
    */
-  readToken(request: HttpRequestLike): PresentedToken | undefined {
-    const authorization = request.headers.authorization;
-    if (this.options.bearer && typeof authorization === 'string') {
-      const match = BEARER.exec(authorization);
-      if (match) return { token: match[1], from: 'bearer' };
+  readToken(request: HttpRequestLike & { auth?: unknown }): PresentedToken | undefined {
+    if (this.options.bearer) {
+      const authorization = request.headers.authorization;
+      if (typeof authorization === 'string') {
+        const match = BEARER.exec(authorization);
+        if (match) return { token: match[1], from: 'bearer' };
+      }
+      // socket.io's handshake: io(url, { auth: { token } }), for a client that cannot send headers.
+      const auth = request.auth as { token?: unknown } | undefined;
+      if (typeof auth?.token === 'string' && auth.token !== '') return { token: auth.token, from: 'bearer' };
     }
     if (!this.options.cookie) return undefined;
     const values = readCookies(request.headers.cookie, this.options.cookie.name);

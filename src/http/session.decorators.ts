@@ -1,6 +1,7 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
 import type { SessionRequirements } from '../core/session.interfaces.js';
 import { getRequestSession } from './session.request.js';
+import { sessionHolder } from '../transports/session-exchange.js';
 
 /** Metadata key set by `@Public()`. */
 export const IS_PUBLIC_KEY = 'nestjs-sessions:public';
@@ -8,9 +9,9 @@ export const IS_PUBLIC_KEY = 'nestjs-sessions:public';
 /** Lets a route (or a whole controller) through a global `SessionGuard` without a session. */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC_KEY, true);
 
-/** The user the session guard attached to the request (`request.user`). */
+/** The user the session guard attached (`request.user`; on a gateway, the socket's). */
 export const CurrentUser = createParamDecorator((_data: unknown, context: ExecutionContext) => {
-  return context.switchToHttp().getRequest<{ user?: unknown }>().user;
+  return (sessionHolder(context) as { user?: unknown } | undefined)?.user;
 });
 
 /** Metadata key set by `@RequireSession()`. */
@@ -35,5 +36,6 @@ export const RequireSession = (requirements: SessionRequirements = {}): MethodDe
  * permissions, context }` (a `ValidatedSession`).
  */
 export const CurrentSession = createParamDecorator((_data: unknown, context: ExecutionContext) => {
-  return getRequestSession(context.switchToHttp().getRequest());
+  const holder = sessionHolder(context);
+  return holder && getRequestSession(holder);
 });

@@ -3,7 +3,10 @@ import { Reflector } from '@nestjs/core';
 import { SessionTransport, type HttpRequestLike, type PresentedToken } from './session-transport.js';
 import { IS_PUBLIC_KEY, SESSION_REQUIREMENTS_KEY } from './session.decorators.js';
 import type { SessionRequirements, SessionValidation } from '../core/session.interfaces.js';
-import { setRequestSession } from './session.request.js';
+import { attachSession } from './session.request.js';
+import { builtInExchange, type SessionExchange } from '../transports/session-exchange.js';
+import { bindSocket, isBound } from '../transports/socket-sessions.js';
+import { inTransportTerms } from '../transports/transport-errors.js';
 import { SessionService } from '../core/session.service.js';
 
 interface RouteMetadata {
@@ -12,11 +15,13 @@ interface RouteMetadata {
 }
 
 /**
- * Lets a request through only with a live session: from the session cookie or
- * `Authorization: Bearer`. Attaches the user (`request.user`, `@CurrentUser()`) and the session
- * (`@CurrentSession()`), and re-sends the cookie when the expiry slid or the token was renewed.
- * 401 with a generic body when there is no valid session; 403 when the session lacks a
- * permission `@RequireSession()` asks for; 503 when the store fails or times out.
+ * Lets a call through only with a live session: from the session cookie or
+ * `Authorization: Bearer` (or socket.io's `auth.token`). Attaches the user (`request.user`,
+ * `@CurrentUser()`) and the session (`@CurrentSession()`), and re-sends the cookie when the
+ * expiry slid or the token was renewed. 401 with a generic body when there is no valid
+ * session; 403 when the session lacks a permission `@RequireSession()` asks for; 503 when the
+ * store fails or times out. On GraphQL these are errors with `extensions.code`
+ * UNAUTHENTICATED, FORBIDDEN and SERVICE_UNAVAILABLE; on a gateway, WsExceptions.
  *
  * Per controller with `@UseGuards(SessionGuard)`, or app-wide as an `APP_GUARD` with
  * `@Public()` on the routes that need no session. Extend it and override the protected hooks
@@ -39,23 +44,45 @@ export class SessionGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (this.shouldSkip(context)) return true;
-    const http = context.switchToHttp();
-    const request = http.getRequest<HttpRequestLike>();
+    const type = context.getType<string>();
+    try {
+      await this.authorize(context, type);
+    } catch (error) {
+      throw await inTransportTerms(error, type);
+    }
+    return true;
+  }
+
+  private async authorize(context: ExecutionContext, type: string): Promise<void> {
+    const { request, holder, response } = this.getRequestResponse(context);
     const presented = this.getToken(request, context);
     if (presented === undefined) {
       this.logger.debug('refused: no session token');
       throw new UnauthorizedException();
     }
     const fromCookie = presented.from === 'cookie';
-    const validation = await this.sessions.authenticate(presented.token, this.transport.client(request, fromCookie));
+    const client = this.transport.client(request, fromCookie && response !== undefined);
+    // A socket is checked against the store once, then watched: its session's end closes it.
+    const validation =
+      type === 'ws' && !isBound(holder)
+        ? await bindSocket(this.sessions, holder, presented.token, client, (socket, v) => this.attach(socket, v, context))
+        : await this.sessions.authenticate(presented.token, client);
     if (!validation) throw new UnauthorizedException();
-    this.attach(request, validation, context);
+    this.attach(holder, validation, context);
     // A bearer client manages its own token; only a cookie is re-sent with the new Max-Age.
-    if (validation.refreshed && fromCookie) {
-      this.transport.write(http.getResponse(), { token: validation.renewedToken ?? presented.token, session: validation.session });
+    if (validation.refreshed && fromCookie && response) {
+      this.transport.write(response, { token: validation.renewedToken ?? presented.token, session: validation.session });
     }
     this.checkRequirements(validation, context);
-    return true;
+  }
+
+  /**
+   * Where this call's token is read, its session attached and a renewed cookie written: built in
+   * for HTTP (Express, Fastify), GraphQL (Apollo, Mercurius) and gateways (socket.io, ws).
+   * Override it for a transport of your own; the decorators read the built-in places.
+   */
+  protected getRequestResponse(context: ExecutionContext): SessionExchange {
+    return builtInExchange(context);
   }
 
   /** @deprecated Since 0.2: `transport`. */
@@ -102,9 +129,8 @@ export class SessionGuard implements CanActivate {
     return this.transport.readToken(request);
   }
 
-  /** Puts the user and session where the decorators find them. */
-  protected attach(request: object, validation: SessionValidation, _context: ExecutionContext): void {
-    (request as { user?: unknown }).user = validation.user;
-    setRequestSession(request, validation.session);
+  /** Puts the user and session where the decorators find them (`holder.user` and the session). */
+  protected attach(holder: object, validation: SessionValidation, _context: ExecutionContext): void {
+    attachSession(holder, validation);
   }
 }

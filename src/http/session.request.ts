@@ -15,3 +15,9 @@ export function getRequestSession<TContext = unknown>(request: object): Validate
 export function setRequestSession(request: object, session: ValidatedSession): void {
   (request as WithSession)[SESSION] = session;
 }
+
+/** Puts a validation where the decorators find it: `holder.user` and the session. */
+export function attachSession(holder: object, validation: { user: unknown; session: ValidatedSession }): void {
+  (holder as { user?: unknown }).user = validation.user;
+  setRequestSession(holder, validation.session);
+}
