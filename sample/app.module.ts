@@ -4,6 +4,9 @@ import { EventEmitterModule } from '@nestjs/event-emitter';
 import { PassportModule } from '@nestjs/passport';
 import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
+import { GraphQLModule } from '@nestjs/graphql';
+import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
 import { SessionGuard, SessionModule, type SessionModuleOptions } from 'nestjs-sessions';
 import { accountContextOf, permissionsOf, sessionLimitOf } from './account-context.js';
 import { AccountController, AdminController, AuthController, RefreshController } from './auth.controller.js';
@@ -13,6 +16,8 @@ import { LocalStrategy } from './local.strategy.js';
 import { MetricsController } from './metrics.controller.js';
 import { demoMigrations } from './migrations.js';
 import { PagesController } from './pages.controller.js';
+import { SessionGateway } from './session.gateway.js';
+import { SessionResolver } from './session.resolver.js';
 import { User } from './user.entity.js';
 import { type AccountUser, UsersService } from './users.service.js';
 
@@ -28,13 +33,16 @@ export interface DemoAppOptions {
   /** Connections in TypeORM's pool. */
   poolSize?: number;
   session?: Omit<SessionModuleOptions, 'resolveUser' | 'userEntity'>;
+  /** The HTTP adapter: GraphQL is Apollo on Express, Mercurius on Fastify. */
+  http?: 'express' | 'fastify';
 }
 
 /**
  * The demo: SessionGuard app-wide (APP_GUARD) with @Public() on the open routes, login
  * through passport-local, and the sessions table migrated at start. Permissions (`admin` for
  * the first user) and the account context come from `resolvePermissions` and `resolveContext`;
- * `POST /auth/refresh` exists only with refresh tokens on.
+ * `POST /auth/refresh` exists only with refresh tokens on. `POST /graphql` and a socket.io
+ * gateway go through the same guard.
  */
 @Module({})
 export class AppModule {
@@ -56,6 +64,10 @@ export class AppModule {
         }),
         UsersModule,
         PassportModule,
+        options.http === 'fastify'
+          ? GraphQLModule.forRoot<MercuriusDriverConfig>({ driver: MercuriusDriver, autoSchemaFile: true, path: '/graphql' })
+          : // No stack traces in error responses: Apollo sends them unless NODE_ENV is production.
+            GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, autoSchemaFile: true, path: '/graphql', includeStacktraceInErrorResponses: false }),
         SessionModule.forRootAsync({
           imports: [UsersModule],
           inject: [UsersService],
@@ -79,7 +91,7 @@ export class AppModule {
         MetricsController,
         PagesController,
       ],
-      providers: [LocalStrategy, AuditListener, { provide: APP_GUARD, useClass: SessionGuard }],
+      providers: [LocalStrategy, AuditListener, SessionResolver, SessionGateway, { provide: APP_GUARD, useClass: SessionGuard }],
     };
   }
 }

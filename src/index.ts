@@ -13,8 +13,8 @@ export { SessionService, type CreateSessionInput } from './core/session.service.
 export type { SessionContext, SessionTypes, SessionUser } from './core/session-types.js';
 /** Lets a request through only with a live session; per controller or as an `APP_GUARD`. */
 export { SessionGuard } from './http/session.guard.js';
-/** `@CurrentUser()`, `@CurrentSession()`, `@Public()`, `@RequireSession()` and their metadata keys. */
-export { CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public, RequireSession, SESSION_REQUIREMENTS_KEY } from './http/session.decorators.js';
+/** `@CurrentUser()`, `@CurrentSession()`, `@CurrentExchange()`, `@Public()`, `@RequireSession()` and their metadata keys. */
+export { CurrentExchange, CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public, RequireSession, SESSION_REQUIREMENTS_KEY } from './http/session.decorators.js';
 /** Reads the token of a request (bearer, then cookie) and writes or clears the session cookie; `SessionCookies` is its deprecated name. */
 export { SessionCookies, SessionTransport, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './http/session-transport.js';
 /** The session the guard validated for a request or socket (what `@CurrentSession()` returns). */

@@ -1,7 +1,7 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
 import type { SessionRequirements } from '../core/session.interfaces.js';
 import { getRequestSession } from './session.request.js';
-import { sessionHolder } from '../transports/session-exchange.js';
+import { builtInExchange, sessionHolder } from '../transports/session-exchange.js';
 
 /** Metadata key set by `@Public()`. */
 export const IS_PUBLIC_KEY = 'nestjs-sessions:public';
@@ -39,3 +39,10 @@ export const CurrentSession = createParamDecorator((_data: unknown, context: Exe
   const holder = sessionHolder(context);
   return holder && getRequestSession(holder);
 });
+
+/**
+ * Where this call's token is read and its cookie written, on any transport: `{ request, response,
+ * holder }` (a `SessionExchange`). For a logout that must clear the cookie from a GraphQL
+ * resolver as from a controller: `transport.clear(exchange.response)`.
+ */
+export const CurrentExchange = createParamDecorator((_data: unknown, context: ExecutionContext) => builtInExchange(context));
