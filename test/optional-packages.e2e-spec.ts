@@ -64,3 +64,35 @@ describe('a missing optional package stops the app at startup, naming it', () =>
     expect(refused.output).not.toContain('started');
   }, 60_000);
 });
+
+describe('an HTTP-only app', () => {
+  // GraphQL and the WebSocket packages are only reached by an app that uses them: a guarded
+  // route answers with all of them unresolvable.
+  const transports = ['graphql', '@nestjs/graphql', '@nestjs/apollo', '@nestjs/mercurius', '@nestjs/websockets', '@nestjs/platform-socket.io', '@nestjs/platform-ws', 'socket.io', 'ws'];
+  const script = `
+    import 'reflect-metadata';
+    import { Controller, Get, Module, UseGuards } from '@nestjs/common';
+    import { NestFactory } from '@nestjs/core';
+    import { CurrentUser, SessionGuard, SessionModule, SessionService } from './dist/index.js';
+    class MeController { me(user) { return user; } }
+    Get()(MeController.prototype, 'me', Object.getOwnPropertyDescriptor(MeController.prototype, 'me'));
+    CurrentUser()(MeController.prototype, 'me', 0);
+    Controller('me')(MeController);
+    UseGuards(SessionGuard)(MeController);
+    class AppModule {}
+    Module({ imports: [SessionModule.forRoot({ storage: { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: 'nss-http-only:' }, resolveUser: (id) => ({ id }), cleanup: false })], controllers: [MeController] })(AppModule);
+    const app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    const url = await app.getUrl();
+    const { token } = await app.get(SessionService).createSession({ userId: 'u1' });
+    const anonymous = await fetch(url + '/me');
+    const signedIn = await fetch(url + '/me', { headers: { authorization: 'Bearer ' + token } });
+    console.log(JSON.stringify({ anonymous: anonymous.status, signedIn: signedIn.status, body: await signedIn.json() }));
+    await app.close();`;
+
+  it('serves its guarded route with none of the GraphQL and WebSocket packages installed', async () => {
+    const { code, output } = await start(transports.join(','), script);
+    expect(code).toBe(0);
+    expect(output).toContain(JSON.stringify({ anonymous: 401, signedIn: 200, body: { id: 'u1' } }));
+  }, 60_000);
+});
