@@ -42,8 +42,10 @@ export class SessionIoAdapter extends IoAdapter {
 
   override create(...[port, options]: Parameters<IoAdapter['create']>): ReturnType<IoAdapter['create']> {
     const server = super.create(port, options);
-    const namespace = options?.namespace ?? '/';
-    if (!this.publicNamespaces.has(namespace.startsWith('/') ? namespace : `/${namespace}`)) {
+    // Nest also takes a RegExp namespace; only a name can be listed as public.
+    const namespace: unknown = options?.namespace ?? '/';
+    const name = typeof namespace === 'string' ? (namespace.startsWith('/') ? namespace : `/${namespace}`) : null;
+    if (name === null || !this.publicNamespaces.has(name)) {
       server.use((socket, next) => {
         this.authenticate(socket).then(() => next(), next);
       });

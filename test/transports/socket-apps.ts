@@ -70,6 +70,10 @@ export class SessionGateway implements OnGatewayConnection {
   }
 }
 
+/** The same handlers in namespaces matched by a RegExp, which Nest allows (socket.io only). */
+@WebSocketGateway({ namespace: /^\/room-\d+$/ })
+export class RoomGateway extends SessionGateway {}
+
 /** The same handlers in the '/open' namespace (socket.io only: ws has no namespaces). */
 @WebSocketGateway({ namespace: 'open' })
 export class OpenGateway extends SessionGateway {}

@@ -9,6 +9,7 @@ import {
   type Credentials,
   ENDED_BY_SERVER,
   OpenGateway,
+  RoomGateway,
   REDIS_URL,
   redisPrefix,
   redisSessions,
@@ -172,6 +173,21 @@ describe('socket.io publicNamespaces', () => {
     const { user, token, sessionId } = await login(app);
     const client = await connect('io', app.url, { namespace: '/open', auth: token });
     expect(await client.call('me')).toEqual({ reply: { user, sessionId } });
+  });
+});
+
+describe('socket.io namespaces matched by a RegExp', () => {
+  let app: SocketApp;
+  beforeAll(async () => {
+    app = await startSocketApp({ adapter: 'io', imports: [redisSessions(users, redisPrefix('room'))], gateways: [SessionGateway, RoomGateway] });
+  });
+  afterAll(() => app?.app.close());
+
+  it('are authenticated like any other: refused without a session, served with one', async () => {
+    expect(await refusal('io', app.url, { namespace: '/room-7' })).toEqual(REFUSED.io[401]);
+    const { user, token } = await login(app);
+    const client = await connect('io', app.url, { namespace: '/room-7', auth: token });
+    expect(await client.call('whoami')).toEqual({ reply: user });
   });
 });
 
