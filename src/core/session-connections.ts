@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { SessionContext, SessionUser } from './session-types.js';
 import type { SessionValidation } from './session.interfaces.js';
 import type { AuthenticatingClient } from './session-authenticator.js';
 import type { Validation } from './local-sessions.js';
@@ -9,12 +10,12 @@ export interface ConnectionHandlers {
   /** Ends the connection: its session was revoked or rotated away, or it expired. */
   close(): void;
   /** Its session was checked again and is still live; permissions or context may have changed. */
-  update?(validation: SessionValidation): void;
+  update?(validation: Validation): void;
 }
 
 /** A connection the module watches: the session it opened with, and how to stop watching. */
-export interface SessionConnection<TUser = unknown> {
-  validation: SessionValidation<TUser>;
+export interface SessionConnection<TUser = SessionUser, TContext = SessionContext> {
+  validation: SessionValidation<TUser, TContext>;
   /** Stops watching; call it when the connection closes by itself. Idempotent. */
   release(): void;
 }
@@ -52,7 +53,7 @@ export class SessionConnections {
   constructor(private readonly core: ConnectionCore) {}
 
   /** Authenticates against the store (never a cache), then watches; null when refused. */
-  async open(token: string, client: AuthenticatingClient, handlers: ConnectionHandlers): Promise<SessionConnection | null> {
+  async open(token: string, client: AuthenticatingClient, handlers: ConnectionHandlers): Promise<SessionConnection<unknown, unknown> | null> {
     // Listening first: a revocation committed before the lookup is not found by it, one after is heard.
     await this.core.listen();
     const key = await this.core.keyOf(token, client);

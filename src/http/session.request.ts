@@ -17,7 +17,7 @@ export function setRequestSession(request: object, session: ValidatedSession): v
 }
 
 /** Puts a validation where the decorators find it: `holder.user` and the session. */
-export function attachSession(holder: object, validation: { user: unknown; session: ValidatedSession }): void {
+export function attachSession(holder: object, validation: { user: unknown; session: ValidatedSession<unknown> }): void {
   (holder as { user?: unknown }).user = validation.user;
-  setRequestSession(holder, validation.session);
+  setRequestSession(holder, validation.session as ValidatedSession);
 }

@@ -34,7 +34,7 @@ export function closeSocket(socket: SocketLike): void {
  * Marks a socket as watched and stops watching when it closes (socket.io says 'disconnect', or
  * its connection 'close' when the handshake never finished; ws says 'close').
  */
-export function watchSocket(socket: object, connection: SessionConnection): void {
+export function watchSocket(socket: object, connection: SessionConnection<unknown, unknown>): void {
   const live = socket as SocketLike;
   bound.add(socket);
   const release = (): void => {
@@ -64,10 +64,11 @@ export async function bindSocket(
 ): Promise<SessionValidation | null> {
   const connection = await sessions.openConnection(token, client, {
     close: () => closeSocket(socket as SocketLike),
-    update: (validation) => attach(socket, validation),
+    update: (validation) => attach(socket, validation as SessionValidation),
   });
   if (!connection) return null;
-  attach(socket, connection.validation);
+  const validation = connection.validation as SessionValidation;
+  attach(socket, validation);
   watchSocket(socket, connection);
-  return connection.validation;
+  return validation;
 }

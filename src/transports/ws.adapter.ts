@@ -17,7 +17,7 @@ type VerifyClient = ((info: VerifyInfo, done: VerifyDone) => void) | ((info: Ver
 
 /** What the handshake leaves for the connection handler: the watched session, and where its socket goes. */
 interface Pending {
-  connection: SessionConnection;
+  connection: SessionConnection<unknown, unknown>;
   adopt(socket: WebSocket): void;
 }
 const PENDING = Symbol('nestjs-sessions:pending');
@@ -75,7 +75,7 @@ export class SessionWsAdapter extends WsAdapter {
     if (!presented) return 401;
     let socket: WebSocket | undefined;
     let ended = false;
-    let connection: SessionConnection | null;
+    let connection: SessionConnection<unknown, unknown> | null;
     try {
       connection = await this.app.get(SessionService, { strict: false }).openConnection(presented.token, transport.client(request), {
         close: () => {
