@@ -10,7 +10,7 @@ export { SESSION_MODULE_OPTIONS } from './session.module-definition.js';
 /** Creates, validates, rotates, refreshes and revokes sessions; `CreateSessionInput` is what `createSession` takes. */
 export { SessionService, type CreateSessionInput } from './core/session.service.js';
 /** Register the app's user and context types once (module augmentation of `SessionTypes`); `SessionUser` and `SessionContext` read them. */
-export type { SessionContext, SessionTypes, SessionUser } from './core/session-types.js';
+export type { SessionContext, SessionData, SessionTypes, SessionUser } from './core/session-types.js';
 /** Lets a request through only with a live session; per controller or as an `APP_GUARD`. */
 export { SessionGuard } from './http/session.guard.js';
 /** `@CurrentUser()`, `@CurrentSession()`, `@CurrentExchange()`, `@Public()`, `@RequireSession()` and their metadata keys. */
@@ -22,7 +22,7 @@ export { getRequestSession } from './http/session.request.js';
 /** Where a call's token is read and its session attached, per transport (`SessionGuard.getRequestResponse`). */
 export { type SessionContextType, type SessionExchange, UnsupportedContextError } from './transports/session-exchange.js';
 /** The guard's refusals on GraphQL (`extensions.code`) and the error that carries them. */
-export { GRAPHQL_ERROR_CODES, SessionGraphQLError } from './transports/transport-errors.js';
+export { GRAPHQL_ERROR_CODES, REAUTHENTICATION_REQUIRED_CODE, SessionGraphQLError } from './transports/transport-errors.js';
 /** A long-lived connection watched by `SessionService.openConnection`; `nestjs-sessions/socket.io` and `/ws` use it for gateways. */
 export type { ConnectionHandlers, SessionConnection } from './core/session-connections.js';
 /** The close code of a `ws` socket whose session ended. */
@@ -30,13 +30,15 @@ export { SESSION_ENDED_CLOSE_CODE } from './transports/socket-sessions.js';
 
 // ---- Types of the API and of the options -------------------------------------------------------
 /** Sessions as the API returns them, what a login hands out, and what a validation gives. */
-export type { IssuedSession, Session, SessionClientInfo, SessionRequirements, SessionValidation, UserId, ValidatedSession } from './core/session.interfaces.js';
+export type { IssuedSession, Session, SessionClientInfo, SessionMetadata, SessionRequirements, SessionValidation, UserId, ValidatedSession } from './core/session.interfaces.js';
 /** Every option of `forRoot`, composed of the slices below. */
 export type { SessionModuleOptions } from './options/session-module.options.js';
 /** `cookie`. */
 export type { SessionCookieOptions } from './http/http.options.js';
 /** `cache`. */
 export type { SessionCacheOptions } from './cache/cache.options.js';
+/** The `metadata` option: which client details a session records. */
+export type { SessionMetadataOptions } from './details/details.options.js';
 /** `storage`. */
 export type { SessionStorageOptions } from './stores/storage.options.js';
 /** `cleanup`. */
@@ -51,8 +53,15 @@ export type { SessionJwtKey, SessionJwtOptions } from './tokens/jwt.options.js';
 export { type Duration, parseDuration } from './options/duration.js';
 
 // ---- Errors and events ------------------------------------------------------------------------
-/** 409 at a login over the limit, the startup error naming a bad option, 503 when the store fails, a session for a user the database lacks. */
-export { SessionLimitExceededException, SessionOptionsError, SessionStoreUnavailableException, UnknownSessionUserError } from './core/session.exceptions.js';
+/** 409 at a login over the limit, the startup error naming a bad option, 503 when the store fails, a session for a user the database lacks, 403 for a stale session on a `freshWithin` route, 413 for session data over its bound. */
+export {
+  ReauthenticationRequiredException,
+  SessionDataTooLargeException,
+  SessionLimitExceededException,
+  SessionOptionsError,
+  SessionStoreUnavailableException,
+  UnknownSessionUserError,
+} from './core/session.exceptions.js';
 /** Event names and payloads, emitted through @nestjs/event-emitter when the app has it. */
 export {
   SessionEvents,
@@ -85,7 +94,7 @@ export {
 
 // ---- Extension points: stores, shared caches, buses -------------------------------------------
 /** The interface a store implements (`storage: myStore`), its injection token, and its rows. */
-export { SessionStore, type NewStoredSession, type StoredSession } from './stores/session-store.interface.js';
+export { SessionStore, type MergeDataResult, type NewStoredSession, type StoredSession, type StoredSessionDetails } from './stores/session-store.interface.js';
 /** The PostgreSQL store (the default), on a TypeORM DataSource. */
 export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm/typeorm-session.store.js';
 /** The Redis store of `storage: { type: 'redis' }`; also a worked example of a `SessionStore` (needs ioredis, loaded by your client). */

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { StoredSessionDetails } from '../stores/session-store.interface.js';
 
 /**
  * A validated session and its user, as the local cache keeps them: plain numbers and strings,
@@ -15,6 +16,8 @@ export interface CachedSession<TUser = unknown> {
   /** What resolvePermissions and resolveContext gave for this session. */
   permissions: readonly string[];
   context: unknown;
+  /** What the store keeps beside the five columns (metadata, freshness, data), when it does. */
+  details: StoredSessionDetails | undefined;
   /** Epoch ms (on the service's clock) after which the entry is not used: ttl or the session's end. */
   until: number;
 }
@@ -49,8 +52,8 @@ export class LocalSessionCache<TUser = unknown> {
     if (until <= now) return;
     // Built field by field: an object spread here came out 320 bytes larger per entry (804
     // against 484 bytes per cached session, bench/memory.ts).
-    const { id, userId, expiresAt, createdAt, user, permissions, context } = entry;
-    this.lru.set(key, { id, userId, expiresAt, createdAt, user, permissions, context, until });
+    const { id, userId, expiresAt, createdAt, user, permissions, context, details } = entry;
+    this.lru.set(key, { id, userId, expiresAt, createdAt, user, permissions, context, details, until });
   }
 
   delete(key: string): void {

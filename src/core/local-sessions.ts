@@ -1,4 +1,5 @@
 import { LocalSessionCache } from '../cache/local-session.cache.js';
+import type { StoredSessionDetails } from '../stores/session-store.interface.js';
 import type { RefusalReason } from '../telemetry/session.telemetry.js';
 import type { SessionConnections } from './session-connections.js';
 import type { SessionValidation } from './session.interfaces.js';
@@ -6,8 +7,8 @@ import type { SessionValidation } from './session.interfaces.js';
 /** A validation as the core handles it: the app's types are the facade's to apply. */
 export type Validation = SessionValidation<unknown, unknown>;
 
-/** A lookup's outcome: the validation, or why the token was refused. */
-export type Lookup = { validation: Validation } | { refused: RefusalReason };
+/** A lookup's outcome: the validation (and the details it was made from, to cache), or why the token was refused. */
+export type Lookup = { validation: Validation; details: StoredSessionDetails | undefined } | { refused: RefusalReason };
 
 /**
  * What this process holds of sessions: the cache of validated ones, the lookups in flight and the

@@ -8,7 +8,8 @@ import { type LifetimeRules, sessionEnd, slide, tokenEnd } from './lifetime.js';
 import type { LocalSessions, Lookup, Validation } from './local-sessions.js';
 import type { SessionClientInfo } from './session.interfaces.js';
 import type { SessionRotator } from './session-rotator.js';
-import { checkPermissions, NO_PERMISSIONS, toSession } from './session-values.js';
+import { checkPermissions, NO_PERMISSIONS, toSession, validatedSession } from './session-values.js';
+import type { LastSeen } from '../details/last-seen.js';
 import type { StoreCalls } from './store-calls.js';
 
 /** What authentication needs of the options. */
@@ -32,6 +33,7 @@ export class SessionAuthenticator {
     private readonly rules: LifetimeRules,
     private readonly options: AuthenticationOptions,
     private readonly resolveUser: (userId: string) => unknown,
+    private readonly lastSeen: LastSeen,
   ) {}
 
   /**
@@ -62,8 +64,12 @@ export class SessionAuthenticator {
     if (cached && !slide(this.rules, cached, now).due) {
       this.telemetry.validated('hit');
       const { id, userId, permissions, context } = cached;
-      const session = { id, userId, expires: new Date(cached.expiresAt), createdAt: new Date(cached.createdAt), permissions, context };
-      const validation = { user: cached.user, session, refreshed: false };
+      const base = { id, userId, expires: new Date(cached.expiresAt), createdAt: new Date(cached.createdAt) };
+      let details = cached.details;
+      if (details) {
+        details = cached.details = this.lastSeen.touchIfDue(details, now, () => ({ ...base, tokenHash: Buffer.from(key, 'base64'), expiresAt: base.expires }));
+      }
+      const validation = { user: cached.user, session: validatedSession(base, permissions, context, details), refreshed: false };
       return this.rotator.rotates(client) ? this.rotator.rotateIfDue(token, key, validation, now, client) : validation;
     }
 
@@ -89,7 +95,8 @@ export class SessionAuthenticator {
           const expiresAt = session.expires.getTime();
           const createdAt = session.createdAt.getTime();
           const { id, userId, permissions, context } = session;
-          this.local.cache?.set(key, { id, userId, expiresAt, createdAt, user, permissions, context }, this.options.clock(), sessionEnd(this.rules, { expiresAt, createdAt }));
+          const entry = { id, userId, expiresAt, createdAt, user, permissions, context, details: result.details };
+          this.local.cache?.set(key, entry, this.options.clock(), sessionEnd(this.rules, { expiresAt, createdAt }));
         }
         return result;
       })
@@ -117,7 +124,7 @@ export class SessionAuthenticator {
     const [user, refreshed] = await Promise.all([
       // The user lookup is bounded like the store: its database can be down too.
       'user' in found ? found.user : this.calls.run('resolveUser', () => this.resolveUser(stored.userId)),
-      due ? this.calls.run('extendExpiry', () => this.store.extendExpiry(stored, new Date(next), new Date(staleBelow), new Date(now))) : false,
+      due ? this.calls.run('extendExpiry', () => this.store.extendExpiry(stored, new Date(next), new Date(staleBelow), new Date(now), this.seenAt(stored, now))) : false,
     ]);
     if (user === null || user === undefined) return { refused: 'user_not_found' };
     const expiresAt = refreshed ? next : times.expiresAt;
@@ -137,7 +144,16 @@ export class SessionAuthenticator {
         resolveContext ? this.calls.run('resolveContext', () => resolveContext(user, base)) : undefined,
       ]);
     }
-    const session: Validation['session'] = { id: base.id, userId: base.userId, expires: base.expires, createdAt: base.createdAt, permissions, context };
-    return { validation: { user, session, refreshed } };
+    let details = stored.details;
+    if (details) {
+      // The sliding write set it; otherwise its own step may be due.
+      details = refreshed && this.lastSeen.withSlide ? { ...details, lastSeenAt: new Date(now) } : this.lastSeen.touchIfDue(details, now, () => stored);
+    }
+    return { validation: { user, session: validatedSession(base, permissions, context, details), refreshed }, details };
+  }
+
+  // The sliding write also moves lastSeenAt, where the session keeps one.
+  private seenAt(stored: StoredSession, now: number): Date | undefined {
+    return stored.details && this.lastSeen.withSlide ? new Date(now) : undefined;
   }
 }

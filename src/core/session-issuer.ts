@@ -1,5 +1,5 @@
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
-import type { SessionStore, StoredSession } from '../stores/session-store.interface.js';
+import type { SessionStore, StoredSession, StoredSessionDetails } from '../stores/session-store.interface.js';
 import { SessionEvents } from '../telemetry/session.events.js';
 import type { SessionTelemetry } from '../telemetry/session.telemetry.js';
 import { hashToken, tokenIssuedAt } from '../tokens/opaque-token.js';
@@ -19,8 +19,10 @@ export interface CreateSessionInput {
    * still capped by absoluteMaxAge.
    */
   expires?: Date;
-  /** The client's User-Agent header ('' when it has none); required with `bindToUserAgent`. */
+  /** The client's User-Agent header ('' when it has none); required with `bindToUserAgent`, recorded with `metadata`. */
   userAgent?: string | null;
+  /** The client's address (`request.ip`), recorded with `metadata.ip`. */
+  ip?: string | null;
 }
 
 type Limit = NonNullable<ResolvedSessionOptions['maxSessionsPerUser']>;
@@ -36,6 +38,7 @@ export class SessionIssuer {
     private readonly rules: LifetimeRules,
     private readonly limit: Limit | null,
     private readonly clock: () => number,
+    private readonly details: ((input: CreateSessionInput, now: number) => StoredSessionDetails) | null,
   ) {}
 
   async createSession(input: CreateSessionInput): Promise<IssuedSession> {
@@ -54,7 +57,7 @@ export class SessionIssuer {
     const expires = firstExpiry(this.rules, { now, requested });
     const token = this.tokens.mint(now, input.userAgent);
     const stored = await this.calls.run('create', () =>
-      this.store.create({ userId, tokenHash: hashToken(token), expiresAt: new Date(expires), createdAt: new Date(now) }),
+      this.store.create({ userId, tokenHash: hashToken(token), expiresAt: new Date(expires), createdAt: new Date(now), ...(this.details && { details: this.details(input, now) }) }),
     );
     if (this.limit) await this.enforceLimit(stored, this.limit);
     this.telemetry.created();

@@ -7,6 +7,7 @@
  *   interface SessionTypes {
  *     user: User;                 // what resolveUser or userEntity gives
  *     context: AccountContext;    // what resolveContext gives
+ *     data: { orgId: string };     // what a session keeps (the `data` option)
  *   }
  * }
  * ```
@@ -22,3 +23,6 @@ export type SessionUser = SessionTypes extends { user: infer U } ? U : unknown;
 
 /** The context type registered in `SessionTypes`, or `unknown`. */
 export type SessionContext = SessionTypes extends { context: infer C } ? C : unknown;
+
+/** The per-session data type registered in `SessionTypes`, or a record of JSON values. */
+export type SessionData = SessionTypes extends { data: infer D } ? D : Record<string, unknown>;

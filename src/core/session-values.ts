@@ -1,5 +1,5 @@
-import type { StoredSession } from '../stores/session-store.interface.js';
-import type { Session } from './session.interfaces.js';
+import type { StoredSession, StoredSessionDetails } from '../stores/session-store.interface.js';
+import type { Session, SessionMetadata, ValidatedSession } from './session.interfaces.js';
 
 // Conversions and checks of the values that cross the service's boundary.
 
@@ -21,8 +21,18 @@ export function normalizeUserId(userId: unknown): string {
 
 /** A stored session as the API returns it (no token hash), with `expires` when it differs. */
 export function toSession(stored: StoredSession, expires = stored.expiresAt): Session {
-  return { id: stored.id, userId: stored.userId, expires, createdAt: stored.createdAt };
+  const session: Session = { id: stored.id, userId: stored.userId, expires, createdAt: stored.createdAt };
+  if (stored.details) session.metadata = metadataOf(stored.details);
+  return session;
 }
+
+/** The metadata fields of a session's details. */
+export function metadataOf(details: StoredSessionDetails): SessionMetadata {
+  return { userAgent: details.userAgent, device: details.device, ip: details.ip, lastSeenAt: details.lastSeenAt };
+}
+
+/** The data of a session that has none yet; frozen, since validations share it. */
+export const EMPTY_DATA: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /** Oldest first, by id: ids only grow, so every instance ranks a user's sessions alike. */
 export function byId(a: StoredSession, b: StoredSession): number {
@@ -39,4 +49,28 @@ export function checkPermissions(value: unknown): readonly string[] {
     throw new TypeError(`SessionModule option resolvePermissions: returned ${typeof value}; expected an array of permission names such as ['admin'].`);
   }
   return Object.freeze([...value]);
+}
+
+/**
+ * A session as the guard hands it out: `base` (with its metadata), the resolvers' answers, and
+ * its freshness and data from `details` (the login and `{}` when the store keeps none).
+ */
+export function validatedSession(
+  base: Session,
+  permissions: readonly string[],
+  context: unknown,
+  details: StoredSessionDetails | undefined,
+): ValidatedSession<unknown, Record<string, unknown>> {
+  const session: ValidatedSession<unknown, Record<string, unknown>> = {
+    id: base.id,
+    userId: base.userId,
+    expires: base.expires,
+    createdAt: base.createdAt,
+    permissions,
+    context,
+    reauthenticatedAt: details?.reauthenticatedAt ?? base.createdAt,
+    data: details?.data ?? EMPTY_DATA,
+  };
+  if (details) session.metadata = metadataOf(details);
+  return session;
 }

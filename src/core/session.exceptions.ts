@@ -1,4 +1,4 @@
-import { ConflictException, ServiceUnavailableException } from '@nestjs/common';
+import { ConflictException, ForbiddenException, PayloadTooLargeException, ServiceUnavailableException } from '@nestjs/common';
 
 /** Thrown at startup when a SessionModule option is missing or wrong; the message says how to fix it. */
 export class SessionOptionsError extends Error {
@@ -47,5 +47,23 @@ export class UnknownSessionUserError extends Error {
     readonly reason: string,
   ) {
     super(`SessionService.createSession: the database refused user id ${JSON.stringify(userId)}: ${reason} Create the user first, and pass the id the users table has.`);
+  }
+}
+
+/**
+ * A route's `@RequireSession({ freshWithin })` asked for a recent proof of identity and the
+ * session's is older: `403 {"statusCode":403,"message":"Reauthentication required","error":"reauthentication_required"}`.
+ * The client asks for the password (or second factor) again, and the app calls `markReauthenticated`.
+ */
+export class ReauthenticationRequiredException extends ForbiddenException {
+  constructor() {
+    super({ statusCode: 403, message: 'Reauthentication required', error: 'reauthentication_required' });
+  }
+}
+
+/** `updateSessionData` would take the session's data past the `data.maxBytes` bound; nothing was written. A 413. */
+export class SessionDataTooLargeException extends PayloadTooLargeException {
+  constructor(readonly maxBytes: number) {
+    super({ statusCode: 413, message: `Session data over ${maxBytes} bytes`, error: 'Payload Too Large' });
   }
 }

@@ -1,4 +1,21 @@
-import type { SessionContext, SessionUser } from './session-types.js';
+import type { Duration } from '../options/duration.js';
+import type { SessionContext, SessionData, SessionUser } from './session-types.js';
+
+/**
+ * What a session recorded of its client (the `metadata` option; each field null when its
+ * option is off): for a "your devices" page.
+ */
+export interface SessionMetadata {
+  /** The User-Agent at login, cut to 512 characters. */
+  userAgent: string | null;
+  /** A short label parsed from it: "Chrome on macOS". */
+  device: string | null;
+  /** The client's address at login as the HTTP adapter gave it (so `trust proxy` applies), whole or truncated. */
+  ip: string | null;
+  /** When the session was last used, to within the `metadata.lastSeen` step (by default, `updateAge`). */
+  lastSeenAt: Date | null;
+}
+
 /** A session as the API returns it. The token is never part of it. */
 export interface Session {
   /** Primary key (a bigint, so a string). */
@@ -8,6 +25,8 @@ export interface Session {
   /** When the session ends unless used again (sliding). */
   expires: Date;
   createdAt: Date;
+  /** With the `metadata` option on: what it recorded of the client. */
+  metadata?: SessionMetadata;
 }
 
 /**
@@ -25,11 +44,15 @@ export interface IssuedSession {
 }
 
 /** A session as the guard validated it, with what the resolvers gave for its user. */
-export interface ValidatedSession<TContext = SessionContext> extends Session {
+export interface ValidatedSession<TContext = SessionContext, TData = SessionData> extends Session {
   /** What `resolvePermissions` returned (empty without it), cached with the session. */
   permissions: readonly string[];
   /** What `resolveContext` returned (undefined without it), cached with the session. */
   context: TContext | undefined;
+  /** When the user last proved who they are: the login, or `markReauthenticated`. */
+  reauthenticatedAt: Date;
+  /** The session's own data (the `data` option; `{}` until set), changed by `updateSessionData`. */
+  data: Readonly<Partial<TData>>;
 }
 
 /** A successful validation: the user, the session, and whether its expiry just slid. */
@@ -45,16 +68,23 @@ export interface SessionValidation<TUser = SessionUser, TContext = SessionContex
   renewedToken?: string;
 }
 
-/** What the service needs to know of the client, for `bindToUserAgent`. */
+/** What the service needs to know of the client: for `bindToUserAgent`, and the metadata a login records. */
 export interface SessionClientInfo {
   /** The request's User-Agent header ('' or undefined when it has none). */
   userAgent?: string | null;
+  /** The client's address as the HTTP adapter reports it (`request.ip`), for `metadata.ip`. */
+  ip?: string | null;
 }
 
 /** What `@RequireSession()` asks of a route's session. */
 export interface SessionRequirements {
   /** Every one of these must be among the session's `permissions`, or the request gets a 403. */
   permissions?: string[];
+  /**
+   * The user must have proved who they are (logged in, or `markReauthenticated`) this recently,
+   * or the request gets `403 {"error":"reauthentication_required"}`: for a sensitive action.
+   */
+  freshWithin?: Duration;
 }
 
 /** A user id as the application has it; stored and returned as a string. */

@@ -3,13 +3,14 @@ import { SessionPurger } from '../cleanup/session-purger.js';
 import { SessionInvalidationBus } from '../invalidation/session-invalidation.interface.js';
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
 import { SESSION_OPTIONS, SESSION_USERS } from '../session.constants.js';
-import { SessionStore } from '../stores/session-store.interface.js';
+import { SessionStore, type StoredSessionDetails } from '../stores/session-store.interface.js';
 import type { EntityUsers } from '../stores/typeorm/entity-users.js';
 import { SessionTelemetry } from '../telemetry/session.telemetry.js';
 import { SessionTokens } from '../tokens/session-tokens.js';
 import type { LifetimeRules } from './lifetime.js';
 import { LocalSessions } from './local-sessions.js';
-import type { IssuedSession, Session, SessionClientInfo, SessionValidation, UserId } from './session.interfaces.js';
+import type { IssuedSession, Session, SessionClientInfo, SessionValidation, UserId, ValidatedSession } from './session.interfaces.js';
+import type { SessionData } from './session-types.js';
 import type { SessionUser } from './session-types.js';
 import { type AuthenticatingClient, SessionAuthenticator } from './session-authenticator.js';
 import { type ConnectionHandlers, type SessionConnection, SessionConnections } from './session-connections.js';
@@ -19,6 +20,10 @@ import { SessionRotator } from './session-rotator.js';
 import { isSessionId } from './session-values.js';
 import { hashTokenBase64 } from '../tokens/opaque-token.js';
 import { StoreCalls } from './store-calls.js';
+import { SessionState } from './session-state.js';
+import { ClientMetadata } from '../details/client-metadata.js';
+import { LastSeen } from '../details/last-seen.js';
+import { requireDetailMethods } from '../details/details.options.js';
 
 export type { CreateSessionInput } from './session-issuer.js';
 
@@ -40,6 +45,8 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
   private readonly revoker: SessionRevoker;
   private readonly purger: SessionPurger;
   private readonly connections: SessionConnections;
+  private readonly metadata: ClientMetadata;
+  private readonly state: SessionState;
 
   constructor(
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
@@ -61,9 +68,21 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
     const local = new LocalSessions(options.cache);
     this.calls = new StoreCalls(telemetry, options.storeTimeout);
     this.revoker = new SessionRevoker(store, bus, this.calls, telemetry, local, tokens);
-    this.issuer = new SessionIssuer(store, this.calls, telemetry, tokens, this.revoker, rules, options.maxSessionsPerUser, clock);
+    const metadata = (this.metadata = new ClientMetadata(options.metadata));
+    // What a login records beside the five columns, when any option keeps details.
+    const details = options.details
+      ? (input: CreateSessionInput, now: number): StoredSessionDetails => ({
+          ...metadata.record(input),
+          lastSeenAt: options.metadata?.lastSeen ? new Date(now) : null,
+          reauthenticatedAt: options.reauthentication ? new Date(now) : null,
+          data: {},
+        })
+      : null;
+    this.issuer = new SessionIssuer(store, this.calls, telemetry, tokens, this.revoker, rules, options.maxSessionsPerUser, clock, details);
     this.rotator = new SessionRotator(store, this.calls, telemetry, tokens, this.issuer, this.revoker, rules, { ...options.rotationPolicy, clock });
-    this.authenticator = new SessionAuthenticator(store, this.calls, telemetry, tokens, local, this.rotator, rules, options, resolveUser);
+    const lastSeen = new LastSeen(store, this.calls, options.metadata?.lastSeen ?? null);
+    this.authenticator = new SessionAuthenticator(store, this.calls, telemetry, tokens, local, this.rotator, rules, options, resolveUser, lastSeen);
+    this.state = new SessionState(store, this.calls, tokens, this.revoker, options);
     this.purger = new SessionPurger(store, this.calls, telemetry, options.purgeBatchSize, clock);
     this.connections = local.connections = new SessionConnections({
       authenticateFresh: (token, client) => this.authenticator.authenticate(token, client, true),
@@ -77,7 +96,9 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
   }
 
   async onModuleInit(): Promise<void> {
+    requireDetailMethods(this.options, this.store);
     await this.tokens.ready();
+    await this.metadata.ready();
     const count = this.store.countSessions?.bind(this.store);
     if (count) this.telemetry.countLiveWith(async () => (await count(new Date(this.options.clock()))).live);
     await this.revoker.start();
@@ -184,9 +205,33 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
     return this.rotator.privilegesChanged(userId, token, client);
   }
 
-  /** A user's live sessions, newest first. */
+  /** A user's live sessions, newest first; with `metadata` on, each with what it recorded. */
   listUserSessions(userId: UserId): Promise<Session[]> {
     return this.issuer.listUserSessions(userId);
+  }
+
+  /**
+   * After the app checked the user's password (or second factor) again: the session of `token`
+   * counts as fresh for `@RequireSession({ freshWithin })` from now, on every instance. Needs
+   * the `reauthentication` option. False when the token is not a live session.
+   */
+  markReauthenticated(token: unknown, client?: SessionClientInfo): Promise<boolean> {
+    return this.state.markReauthenticated(token, client);
+  }
+
+  /**
+   * Merges `patch` into the data of the session of `token`, atomically (concurrent updates of
+   * other keys are kept; a null value removes its key), visible at once on every instance.
+   * Needs the `data` option. Returns the new data; null when the token is not a live session;
+   * throws SessionDataTooLargeException (a 413) past `data.maxBytes`, writing nothing.
+   */
+  async updateSessionData(token: unknown, patch: { [K in keyof SessionData]?: SessionData[K] | null }, client?: SessionClientInfo): Promise<Partial<SessionData> | null> {
+    return (await this.state.updateSessionData(token, patch, client)) as Partial<SessionData> | null;
+  }
+
+  /** True when the session's user proved who they are within `withinMs` (what `freshWithin` checks). */
+  isFresh(session: Pick<ValidatedSession<unknown, unknown>, 'reauthenticatedAt'>, withinMs: number): boolean {
+    return this.state.isFresh(session, withinMs);
   }
 
   /**

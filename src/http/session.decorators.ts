@@ -1,5 +1,6 @@
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
 import type { SessionRequirements } from '../core/session.interfaces.js';
+import { parseDuration } from '../options/duration.js';
 import { getRequestSession } from './session.request.js';
 import { builtInExchange, sessionHolder } from '../transports/session-exchange.js';
 
@@ -17,18 +18,31 @@ export const CurrentUser = createParamDecorator((_data: unknown, context: Execut
 /** Metadata key set by `@RequireSession()`. */
 export const SESSION_REQUIREMENTS_KEY = 'nestjs-sessions:requirements';
 
+/** `@RequireSession()` as the guard reads it: the permissions, and `freshWithin` in milliseconds. */
+export interface RouteRequirements {
+  permissions: string[];
+  freshWithinMs: number | null;
+}
+
 /**
  * What a route (or a whole controller) needs of the session beyond its being live, checked by
  * `SessionGuard`: `@RequireSession({ permissions: ['admin'] })` answers 403 to a session whose
- * `resolvePermissions` result lacks one of them. A handler's requirement replaces its
- * controller's.
+ * `resolvePermissions` result lacks one of them; `@RequireSession({ freshWithin: '10m' })`
+ * answers `403 {"error":"reauthentication_required"}` unless the user logged in or was
+ * `markReauthenticated` within 10 minutes. A handler's requirement replaces its controller's.
  */
 export const RequireSession = (requirements: SessionRequirements = {}): MethodDecorator & ClassDecorator => {
   const permissions = requirements?.permissions ?? [];
   if (!Array.isArray(permissions) || !permissions.every((p) => typeof p === 'string' && p !== '')) {
     throw new TypeError(`@RequireSession: permissions must be a list of permission names such as ['admin'], got ${JSON.stringify(permissions)}.`);
   }
-  return SetMetadata(SESSION_REQUIREMENTS_KEY, { permissions: [...permissions] } satisfies SessionRequirements);
+  let freshWithinMs: number | null = null;
+  if (requirements?.freshWithin !== undefined) {
+    const ms = parseDuration(requirements.freshWithin);
+    if (ms === undefined || ms <= 0) throw new TypeError(`@RequireSession: freshWithin must be a duration such as '10m', got ${JSON.stringify(requirements.freshWithin)}.`);
+    freshWithinMs = ms;
+  }
+  return SetMetadata(SESSION_REQUIREMENTS_KEY, { permissions: [...permissions], freshWithinMs } satisfies RouteRequirements);
 };
 
 /**

@@ -1,8 +1,9 @@
 import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { SessionTransport, type HttpRequestLike, type PresentedToken } from './session-transport.js';
-import { IS_PUBLIC_KEY, SESSION_REQUIREMENTS_KEY } from './session.decorators.js';
-import type { SessionRequirements, SessionValidation } from '../core/session.interfaces.js';
+import { IS_PUBLIC_KEY, type RouteRequirements, SESSION_REQUIREMENTS_KEY } from './session.decorators.js';
+import type { SessionValidation } from '../core/session.interfaces.js';
+import { ReauthenticationRequiredException } from '../core/session.exceptions.js';
 import { attachSession } from './session.request.js';
 import { builtInExchange, type SessionExchange } from '../transports/session-exchange.js';
 import { bindSocket, isBound } from '../transports/socket-sessions.js';
@@ -11,7 +12,7 @@ import { SessionService } from '../core/session.service.js';
 
 interface RouteMetadata {
   open: boolean;
-  requirements: SessionRequirements | undefined;
+  requirements: RouteRequirements | undefined;
 }
 
 /**
@@ -95,14 +96,23 @@ export class SessionGuard implements CanActivate {
     return this.route(context).open;
   }
 
-  /** 403 unless the session has every permission the route's `@RequireSession()` names. */
+  /**
+   * 403 unless the session has every permission the route's `@RequireSession()` names; 403
+   * `reauthentication_required` when the route asks for `freshWithin` and the user last proved
+   * who they are longer ago.
+   */
   protected checkRequirements(validation: SessionValidation, context: ExecutionContext): void {
-    const required = this.route(context).requirements?.permissions;
-    if (!required?.length) return;
-    const missing = required.filter((permission) => !validation.session.permissions.includes(permission));
-    if (missing.length === 0) return;
-    this.logger.debug(`forbidden: session ${validation.session.id} lacks ${missing.join(', ')}`);
-    throw new ForbiddenException();
+    const requirements = this.route(context).requirements;
+    if (!requirements) return;
+    const missing = requirements.permissions.filter((permission) => !validation.session.permissions.includes(permission));
+    if (missing.length > 0) {
+      this.logger.debug(`forbidden: session ${validation.session.id} lacks ${missing.join(', ')}`);
+      throw new ForbiddenException();
+    }
+    if (requirements.freshWithinMs !== null && !this.sessions.isFresh(validation.session, requirements.freshWithinMs)) {
+      this.logger.debug(`forbidden: session ${validation.session.id} last authenticated at ${validation.session.reauthenticatedAt.toISOString()}`);
+      throw new ReauthenticationRequiredException();
+    }
   }
 
   private route(context: ExecutionContext): RouteMetadata {
@@ -120,7 +130,7 @@ export class SessionGuard implements CanActivate {
     const targets = [handler, controller] as Parameters<Reflector['getAllAndOverride']>[1];
     return {
       open: this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, targets) === true,
-      requirements: this.reflector.getAllAndOverride<SessionRequirements | undefined>(SESSION_REQUIREMENTS_KEY, targets),
+      requirements: this.reflector.getAllAndOverride<RouteRequirements | undefined>(SESSION_REQUIREMENTS_KEY, targets),
     };
   }
 

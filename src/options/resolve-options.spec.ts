@@ -95,6 +95,9 @@ describe('resolveSessionOptions', () => {
       jwt: true,
       encryption: true,
       refreshToken: true,
+      metadata: true,
+      reauthentication: true,
+      data: true,
     };
     const listed = /the known ones are (.*)\.$/.exec(fails({ resolveUser, colour: 'blue' }).message)?.[1].split(', ');
     expect(listed?.sort()).toEqual(Object.keys(every).sort());

@@ -1,6 +1,7 @@
 import { SessionOptionsError } from '../core/session.exceptions.js';
 import { type ResolvedCacheOptions, resolveCacheOptions } from '../cache/cache.options.js';
 import { type ResolvedCleanupOptions, resolveCleanupOptions } from '../cleanup/cleanup.options.js';
+import { type ResolvedDetailsOptions, resolveDetailsOptions } from '../details/details.options.js';
 import { type ResolvedCoreOptions, type ResolvedUserSourceOptions, resolveCoreOptions, resolveUserSourceOptions } from '../core/core.options.js';
 import { type ResolvedLifetimeOptions, resolveLifetimeOptions } from '../core/lifetime.options.js';
 import { type ResolvedHttpOptions, resolveHttpOptions } from '../http/http.options.js';
@@ -22,7 +23,8 @@ export interface ResolvedSessionOptions
     ResolvedInvalidationOptions,
     ResolvedCleanupOptions,
     ResolvedCoreOptions,
-    ResolvedTokenOptions {}
+    ResolvedTokenOptions,
+    ResolvedDetailsOptions {}
 
 const ACCEPTED = new Set<string>([...SESSION_OPTION_KEYS, ...MODULE_BUILDER_EXTRAS]);
 
@@ -56,6 +58,7 @@ export function resolveSessionOptions(raw: SessionModuleOptions<unknown> | undef
     ...resolveCleanupOptions(raw),
     ...core,
     ...tokens,
+    ...resolveDetailsOptions(raw),
   };
 }
 

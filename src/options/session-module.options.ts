@@ -7,6 +7,7 @@ import { HTTP_OPTION_KEYS, type HttpOptions } from '../http/http.options.js';
 import { INVALIDATION_OPTION_KEYS, type InvalidationOptions } from '../invalidation/invalidation.options.js';
 import { STORAGE_OPTION_KEYS, type StorageOptions } from '../stores/storage.options.js';
 import { TOKEN_OPTION_KEYS, type TokenOptions } from '../tokens/tokens.options.js';
+import { DETAILS_OPTION_KEYS, type DetailsOptions } from '../details/details.options.js';
 
 /** Options of `SessionModule.forRoot()` / `forRootAsync()`: each feature's slice, documented there. */
 export interface SessionModuleOptions<TUser = SessionUser>
@@ -18,7 +19,8 @@ export interface SessionModuleOptions<TUser = SessionUser>
     InvalidationOptions,
     CleanupOptions,
     CoreOptions<TUser>,
-    TokenOptions {}
+    TokenOptions,
+    DetailsOptions {}
 
 /**
  * Every option, in the order the unknown-option error lists them: the user source first (the
@@ -34,6 +36,7 @@ export const SESSION_OPTION_KEYS = [
   ...CLEANUP_OPTION_KEYS,
   ...CORE_OPTION_KEYS,
   ...TOKEN_OPTION_KEYS,
+  ...DETAILS_OPTION_KEYS,
 ];
 
 // A slice added to SessionModuleOptions without its keys above fails to compile here.

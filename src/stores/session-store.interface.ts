@@ -1,3 +1,18 @@
+/**
+ * What a session keeps beside its five columns (metadata, freshness, data), in a store that
+ * keeps details: PostgreSQL's `session_details` companion table, fields of the Redis hash.
+ */
+export interface StoredSessionDetails {
+  userAgent: string | null;
+  device: string | null;
+  ip: string | null;
+  lastSeenAt: Date | null;
+  /** Null until the store recorded one (a session from before the option): the login counts then. */
+  reauthenticatedAt: Date | null;
+  /** A JSON object; `{}` when nothing is set. */
+  data: Record<string, unknown>;
+}
+
 /** A session row as a store holds it; `tokenHash` is the SHA-256 of the token. */
 export interface StoredSession {
   id: string;
@@ -5,10 +20,19 @@ export interface StoredSession {
   tokenHash: Buffer;
   expiresAt: Date;
   createdAt: Date;
+  /**
+   * Where the module's options keep details (`metadata`, `reauthentication`, `data`): what the
+   * store has of them, or undefined when it has none for this session (one made before they
+   * were on). Stores that keep no details never set it.
+   */
+  details?: StoredSessionDetails;
 }
 
-/** What a new session is made of; the store assigns the id. */
+/** What a new session is made of; the store assigns the id. With `details`, the store keeps them too. */
 export type NewStoredSession = Omit<StoredSession, 'id'>;
+
+/** What `mergeData` found: the new data, a result over the size bound (nothing written), or no live session. */
+export type MergeDataResult = { data: Record<string, unknown> } | { tooLarge: true } | null;
 
 /**
  * Where sessions live. The TypeORM store is the default; each method is one atomic step,
@@ -26,9 +50,25 @@ export interface SessionStore {
   findByTokenHashWithUser?(tokenHash: Buffer): Promise<{ session: StoredSession; user: unknown } | null>;
   /**
    * Moves a session's expiry to `expiresAt`, but only while it is still below `ifBefore` and
-   * after `now`: of many concurrent refreshes, one writes and the rest find nothing to do.
+   * after `now`: of many concurrent refreshes, one writes and the rest find nothing to do. With
+   * `seenAt` (the `metadata.lastSeen` option), the same write sets the session's `lastSeenAt`.
    */
-  extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean>;
+  extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date, seenAt?: Date): Promise<boolean>;
+
+  // ---- details: required by the options that keep them, checked at startup ----
+  /**
+   * Sets `lastSeenAt` to `seenAt` while it is null or before `ifSeenBefore`, for a live session
+   * (a finer `metadata.lastSeen` step than the sliding write): of concurrent calls, one writes.
+   */
+  touch?(session: StoredSession, seenAt: Date, ifSeenBefore: Date): Promise<boolean>;
+  /** Sets `reauthenticatedAt` of the live session of `tokenHash` (at `now`); returns it, or null. */
+  markReauthenticated?(tokenHash: Buffer, now: Date): Promise<StoredSession | null>;
+  /**
+   * Merges `patch` into the data of the live session of `tokenHash`, atomically: its top-level
+   * keys replace the session's, a null value removes its key, and no concurrent merge is lost.
+   * Nothing is written when the result's JSON would exceed `maxBytes` bytes.
+   */
+  mergeData?(tokenHash: Buffer, patch: Record<string, unknown>, maxBytes: number, now: Date): Promise<MergeDataResult>;
   /** Swaps the token of a live session; of two concurrent swaps of one token, one wins. */
   replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null>;
   deleteByTokenHash(tokenHash: Buffer): Promise<StoredSession | null>;
@@ -36,7 +76,7 @@ export interface SessionStore {
   deleteById(userId: string, id: string): Promise<StoredSession | null>;
   /** Deletes a user's sessions, all or all but `exceptId`; returns what went. */
   deleteByUser(userId: string, exceptId?: string): Promise<StoredSession[]>;
-  /** A user's sessions that have not expired by `now`, newest first. */
+  /** A user's sessions that have not expired by `now`, newest first (with their details, where kept). */
   listByUser(userId: string, now: Date): Promise<StoredSession[]>;
   /**
    * Deletes at most `limit` sessions expired by `now`; returns how many. A store whose entries

@@ -1,7 +1,11 @@
 import { HttpException, IntrinsicException } from '@nestjs/common';
+import { ReauthenticationRequiredException } from '../core/session.exceptions.js';
 
 /** `extensions.code` of the GraphQL errors the guard answers with, by the HTTP status they stand for. */
 export const GRAPHQL_ERROR_CODES: Readonly<Record<number, string>> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 503: 'SERVICE_UNAVAILABLE' };
+
+/** `extensions.code` of a `freshWithin` refusal on GraphQL. */
+export const REAUTHENTICATION_REQUIRED_CODE = 'REAUTHENTICATION_REQUIRED';
 
 /**
  * A refusal in GraphQL's terms. Not a GraphQLError (the package stays optional): graphql-js
@@ -26,7 +30,10 @@ export class SessionGraphQLError extends IntrinsicException {
  */
 export async function inTransportTerms(error: unknown, type: string): Promise<unknown> {
   if (!(error instanceof HttpException)) return error;
-  if (type === 'graphql') return new SessionGraphQLError(error.message, GRAPHQL_ERROR_CODES[error.getStatus()] ?? 'INTERNAL_SERVER_ERROR');
+  if (type === 'graphql') {
+    const code = error instanceof ReauthenticationRequiredException ? REAUTHENTICATION_REQUIRED_CODE : (GRAPHQL_ERROR_CODES[error.getStatus()] ?? 'INTERNAL_SERVER_ERROR');
+    return new SessionGraphQLError(error.message, code);
+  }
   if (type === 'ws') {
     // Only a gateway reaches here, so the package is installed.
     const { WsException } = await import('@nestjs/websockets');
