@@ -97,6 +97,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
 
   async onModuleInit(): Promise<void> {
     requireDetailMethods(this.options, this.store);
+    await this.store.ready?.();
     await this.tokens.ready();
     await this.metadata.ready();
     const count = this.store.countSessions?.bind(this.store);

@@ -91,6 +91,12 @@ export interface SessionStore {
   withPurgeLock?<T>(work: () => Promise<T>): Promise<T | null>;
   /** Live and expired sessions at `now`, for operators; left out where counting needs a scan. */
   countSessions?(now: Date): Promise<{ live: number; expired: number }>;
+  /**
+   * Called once at startup, before any other method: a store checks what it needs (the
+   * PostgreSQL store, its details table when the options keep details) and throws a
+   * SessionOptionsError naming the option when something is missing.
+   */
+  ready?(): Promise<void>;
   /** Resolves when the store answers (a health check); rejects otherwise. */
   ping?(): Promise<void>;
   /** Releases connections the store opened itself (not those it was given). */

@@ -83,6 +83,7 @@ const STORE_METHODS: MethodRecord<SessionStore> = {
   touch: 'optional',
   markReauthenticated: 'optional',
   mergeData: 'optional',
+  ready: 'optional',
   extendExpiry: 'required',
   replaceTokenHash: 'required',
   deleteByTokenHash: 'required',
