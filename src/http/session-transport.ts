@@ -8,6 +8,17 @@ import { isWellFormedToken } from '../tokens/opaque-token.js';
 /** What Express's request and Fastify's request have in common, for our purpose. */
 export interface HttpRequestLike {
   headers: Record<string, string | string[] | undefined>;
+  /** The client's address as the adapter reports it (Express's and Fastify's `ip` honour their trust-proxy settings). */
+  ip?: string;
+}
+
+// Where else an address is: socket.io's handshake, a bare Node request's socket.
+type AddressCarrier = { ip?: unknown; address?: unknown; socket?: { remoteAddress?: unknown } };
+
+function addressOf(request: HttpRequestLike): string | null {
+  const carrier = request as AddressCarrier;
+  const ip = carrier.ip ?? carrier.address ?? carrier.socket?.remoteAddress;
+  return typeof ip === 'string' && ip !== '' ? ip : null;
 }
 
 /** Express's `res`, Fastify's `reply`, or a bare `http.ServerResponse`. */
@@ -59,13 +70,14 @@ export class SessionTransport {
   }
 
   /**
-   * What the service is told of the client behind `request`: its User-Agent, and whether a
-   * renewed token can be sent back (`rotatable`: the token came in a cookie and a response is at
-   * hand). Pass it to the service calls that take a client, as the guard does.
+   * What the service is told of the client behind `request`: its User-Agent, its address (for
+   * `metadata.ip`: the adapter's `request.ip`, so `trust proxy` applies), and whether a renewed
+   * token can be sent back (`rotatable`: the token came in a cookie and a response is at hand).
+   * Pass it to the service calls that take a client, as the guard does, and to `createSession`.
    */
   client(request: HttpRequestLike, rotatable = false): SessionClientInfo & { rotatable: boolean } {
     const userAgent = request.headers['user-agent'];
-    return { userAgent: typeof userAgent === 'string' ? userAgent : '', rotatable };
+    return { userAgent: typeof userAgent === 'string' ? userAgent : '', ip: this.options.metadata?.ip ? addressOf(request) : null, rotatable };
   }
 
   /** Sets the session cookie for a new or rotated session (Max-Age runs to its expiry). */
