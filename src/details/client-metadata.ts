@@ -30,7 +30,10 @@ export function truncateIp(ip: string): string | null {
   if (isIPv4(mapped)) return mapped.replace(/\.\d+$/, '.0');
   const parts = hextets(ip);
   if (!parts) return null;
-  return `${parts.slice(0, 3).map((part) => part.replace(/^0+(?=.)/, '').toLowerCase()).join(':')}::`;
+  const network = parts.slice(0, 3).map((part) => part.replace(/^0+(?=.)/, '').toLowerCase());
+  // Trailing zero groups go into the '::', as an address is written short.
+  while (network.length > 0 && network[network.length - 1] === '0') network.pop();
+  return `${network.join(':')}::`;
 }
 
 /** What a login records of its client, by the `metadata` options. */
