@@ -26,6 +26,8 @@ export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const STORE_TIMEOUT_MS = 1_000;
 export const MAX_AGE_MS = 60 * 60_000;
 export const UPDATE_AGE_MS = 10 * 60_000;
+/** `freshWithin` of the freshReport query. */
+export const FRESH_WITHIN = '5m';
 
 export type Driver = 'apollo' | 'mercurius';
 /** Code-first apps use SessionGuard as an APP_GUARD, schema-first ones @UseGuards on each resolver. */
@@ -98,12 +100,13 @@ class CodeFirstResolver {
   @Query(() => String) sessionId(@CurrentSession() session: Session): string { return session.id; }
   @Public() @Query(() => String) hello(): string { return 'hello, anyone'; }
   @RequireSession({ permissions: ['admin'] }) @Query(() => String) adminReport(@CurrentUser() user: User): string { return `report for ${user.id}`; }
+  @RequireSession({ freshWithin: FRESH_WITHIN }) @Query(() => String) freshReport(@CurrentUser() user: User): string { return `fresh for ${user.id}`; }
   @Mutation(() => Boolean) logout(@Context() ctx: GraphqlContext): Promise<boolean> { return logout(ctx, this.sessions, this.transport); }
 }
 
 const TYPE_DEFS = /* GraphQL */ `
   type Me { id: String! email: String! }
-  type Query { me: Me! sessionId: String! hello: String! adminReport: String! }
+  type Query { me: Me! sessionId: String! hello: String! adminReport: String! freshReport: String! }
   type Mutation { logout: Boolean! }
 `;
 
@@ -114,6 +117,7 @@ class SchemaFirstQueries {
   @ResolveField('sessionId') sessionId(@CurrentSession() session: Session): string { return session.id; }
   @Public() @ResolveField('hello') hello(): string { return 'hello, anyone'; }
   @RequireSession({ permissions: ['admin'] }) @ResolveField('adminReport') adminReport(@CurrentUser() user: User): string { return `report for ${user.id}`; }
+  @RequireSession({ freshWithin: FRESH_WITHIN }) @ResolveField('freshReport') freshReport(@CurrentUser() user: User): string { return `fresh for ${user.id}`; }
 }
 
 @UseGuards(SessionGuard)

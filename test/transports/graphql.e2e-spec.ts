@@ -92,6 +92,14 @@ describe.each(COMBINATIONS)('SessionGuard on GraphQL: %s, %s', (driver, style) =
     expect(granted.body).toEqual({ data: { adminReport: 'report for root' } });
   });
 
+  it('answers REAUTHENTICATION_REQUIRED to a freshWithin query once the login is older', async () => {
+    const { token } = await login('alice');
+    expect((await post('{ freshReport }', bearer(token)).expect(200)).body).toEqual({ data: { freshReport: 'fresh for alice' } });
+    gql.clock.advance(5 * 60_000 + 1);
+    const stale = await post('{ freshReport }', bearer(token));
+    expect(refusal(stale.body)).toEqual({ data: null, codes: ['REAUTHENTICATION_REQUIRED'], messages: ['Reauthentication required'] });
+  });
+
   it('re-sends the cookie with the new Max-Age when the expiry slid, and only then', async () => {
     const { token } = await login('alice');
     const fresh = await post(ME, cookie(token)).expect(200);
