@@ -20,6 +20,10 @@ process.exitCode = await runSessionsCli(process.argv.slice(2), {
       // The embedded database belongs to the running demo; a second process on its files would corrupt them.
       throw new SessionsCliError('DATABASE_URL is not set: point it at the sessions database, e.g. DATABASE_URL=postgres://user@host:5432/app npm run sessions -- stats');
     }
-    return { dataSource: new DataSource({ type: 'postgres', url: config.databaseUrl }), session: config.session };
+    // The operator commands count and delete sessions, which take their details along (ON DELETE
+    // CASCADE, or with the Redis key); without the details options they also run on a database
+    // migrated before the session_details table.
+    const { metadata, reauthentication, data, ...session } = config.session;
+    return { dataSource: new DataSource({ type: 'postgres', url: config.databaseUrl }), session };
   },
 });

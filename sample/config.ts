@@ -6,6 +6,8 @@ export interface DemoConfig {
   /** PostgreSQL to use; undefined starts the embedded one. */
   databaseUrl: string | undefined;
   pgliteDir: string;
+  /** How recently a user must have proved who they are for the sensitive routes (`GET /me/security`). */
+  freshAge: string;
   session: Omit<SessionModuleOptions, 'resolveUser'>;
 }
 
@@ -41,11 +43,14 @@ export const SESSION_OPTION_VARIABLES: Record<string, string> = {
   'refreshToken.secret': 'SESSION_JWT_SECRET',
   maxSessionsPerUser: 'SESSION_MAX_PER_USER',
   bindToUserAgent: 'SESSION_BIND_USER_AGENT',
+  'data.maxBytes': 'SESSION_DATA_MAX_BYTES',
 };
 
 /** The kid of the demo's one JWT key (SESSION_JWT_SECRET). */
 export const DEMO_JWT_KID = 'demo';
 const MIN_SECRET_BYTES = 32;
+const DEFAULT_FRESH_AGE = '10m';
+const DEFAULT_DATA_MAX_BYTES = 4096;
 
 function duration(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];
@@ -99,6 +104,7 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     port,
     databaseUrl,
     pgliteDir: env.PGLITE_DIR || '.data/pglite',
+    freshAge: duration(env, 'SESSION_FRESH_AGE') ?? DEFAULT_FRESH_AGE,
     session: {
       maxAge: duration(env, 'SESSION_MAX_AGE'),
       updateAge: duration(env, 'SESSION_UPDATE_AGE'),
@@ -109,7 +115,28 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
       // "off" leaves the purge to an external job (npm run sessions -- purge).
       cleanup: env.SESSION_CLEANUP_SCHEDULE === 'off' ? false : { schedule: env.SESSION_CLEANUP_SCHEDULE || undefined },
       ...security,
+      ...detailsFrom(env),
     },
+  };
+}
+
+type DetailsOptions = Pick<SessionModuleOptions, 'metadata' | 'reauthentication' | 'data'>;
+
+/**
+ * The demo shows everything a "your devices" page can: every metadata field, the time of the
+ * last proof of identity, and per-session data. An app of your own keeps only what it shows
+ * (see SECURITY.md, "Session details").
+ */
+function detailsFrom(env: NodeJS.ProcessEnv): DetailsOptions {
+  const maxText = env.SESSION_DATA_MAX_BYTES ?? '';
+  // The library checks the range (and names this variable through SESSION_OPTION_VARIABLES).
+  if (maxText !== '' && !/^\d{1,8}$/.test(maxText)) {
+    throw new DemoConfigError('SESSION_DATA_MAX_BYTES', `got ${JSON.stringify(maxText)}; expected a whole number of bytes for a session's data.`);
+  }
+  return {
+    metadata: { userAgent: true, device: true, ip: 'full', lastSeen: true },
+    reauthentication: true,
+    data: { maxBytes: maxText === '' ? DEFAULT_DATA_MAX_BYTES : Number(maxText) },
   };
 }
 

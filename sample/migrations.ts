@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { createSessionsMigration } from 'nestjs-sessions';
+import { createSessionDetailsMigration, createSessionsMigration } from 'nestjs-sessions';
 
 export class CreateUsers1763855000000 implements MigrationInterface {
   async up(queryRunner: QueryRunner): Promise<void> {
@@ -21,5 +21,11 @@ export class CreateUsers1763855000000 implements MigrationInterface {
 /** The library's sessions table, with user_id a uuid referencing users (ON DELETE CASCADE). */
 export class CreateSessionsTable1763856000000 extends createSessionsMigration({ usersTable: 'users' }) {}
 
+/**
+ * The library's session_details table (device metadata, re-authentication time, per-session
+ * data), which the demo's details options need; stamped after the sessions table it references.
+ */
+export class CreateSessionDetails1763857000000 extends createSessionDetailsMigration() {}
+
 /** The demo's migrations in order; `migrations/` re-exports them for the TypeORM CLI. */
-export const demoMigrations = [CreateUsers1763855000000, CreateSessionsTable1763856000000];
+export const demoMigrations = [CreateUsers1763855000000, CreateSessionsTable1763856000000, CreateSessionDetails1763857000000];
