@@ -7,10 +7,11 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { GraphQLModule } from '@nestjs/graphql';
 import { MercuriusDriver, type MercuriusDriverConfig } from '@nestjs/mercurius';
-import { SessionGuard, SessionModule, type SessionModuleOptions } from 'nestjs-sessions';
+import { type Duration, SessionGuard, SessionModule, type SessionModuleOptions } from 'nestjs-sessions';
 import { accountContextOf, permissionsOf, sessionLimitOf } from './account-context.js';
 import { AccountController, AdminController, AuthController, RefreshController } from './auth.controller.js';
 import { AuditListener } from './audit.listener.js';
+import { ReauthenticationController, securityController, SessionDataController } from './details.controller.js';
 import { HealthController } from './health.controller.js';
 import { LocalStrategy } from './local.strategy.js';
 import { MetricsController } from './metrics.controller.js';
@@ -35,14 +36,17 @@ export interface DemoAppOptions {
   session?: Omit<SessionModuleOptions, 'resolveUser' | 'userEntity'>;
   /** The HTTP adapter: GraphQL is Apollo on Express, Mercurius on Fastify. */
   http?: 'express' | 'fastify';
+  /** How recently the user must have proved who they are for `GET /me/security` (SESSION_FRESH_AGE). Default 10m. */
+  freshAge?: Duration;
 }
 
 /**
  * The demo: SessionGuard app-wide (APP_GUARD) with @Public() on the open routes, login
  * through passport-local, and the sessions table migrated at start. Permissions (`admin` for
  * the first user) and the account context come from `resolvePermissions` and `resolveContext`;
- * `POST /auth/refresh` exists only with refresh tokens on. `POST /graphql` and a socket.io
- * gateway go through the same guard.
+ * `POST /auth/refresh` exists only with refresh tokens on, `POST /auth/reauthenticate` only with
+ * `reauthentication`, `/session/data` only with `data`. `POST /graphql` and a socket.io gateway go
+ * through the same guard.
  */
 @Module({})
 export class AppModule {
@@ -85,6 +89,9 @@ export class AppModule {
       controllers: [
         AuthController,
         ...(options.session?.refreshToken ? [RefreshController] : []),
+        ...(options.session?.reauthentication ? [ReauthenticationController] : []),
+        ...(options.session?.data ? [SessionDataController] : []),
+        securityController(options.freshAge ?? '10m'),
         AccountController,
         AdminController,
         HealthController,

@@ -24,7 +24,8 @@ export async function startSession(sessions: SessionService, transport: SessionT
   // Whatever session this client held before (a previous login, or a token planted on it) ends here.
   const previous = transport.readToken(request);
   if (previous) await sessions.revokeSession(previous.token, client);
-  const issued = await sessions.createSession({ userId: user.id, userAgent: client.userAgent });
+  // The agent and address are what the session records of its device (the metadata option).
+  const issued = await sessions.createSession({ userId: user.id, userAgent: client.userAgent, ip: client.ip });
   transport.write(response, issued);
   return issued;
 }
@@ -114,10 +115,18 @@ export class AccountController {
     return { id: user.id, email: user.email, context: session.context };
   }
 
+  /** Never gated by freshness: a user who suspects a stolen session must see it and end it at once. */
   @Get('sessions')
   async list(@CurrentUser() user: PublicUser, @CurrentSession() current: ValidatedSession) {
     const sessions = await this.sessions.listUserSessions(user.id);
-    return sessions.map((s) => ({ id: s.id, createdAt: s.createdAt, expiresAt: s.expires, current: s.id === current.id }));
+    return sessions.map((s) => ({
+      id: s.id,
+      createdAt: s.createdAt,
+      expiresAt: s.expires,
+      // Only where the app keeps details (the demo's default; not every test app's).
+      ...(s.metadata && { lastSeenAt: s.metadata.lastSeenAt, userAgent: s.metadata.userAgent, device: s.metadata.device, ip: s.metadata.ip }),
+      current: s.id === current.id,
+    }));
   }
 
   @Delete('sessions/:id')

@@ -86,4 +86,10 @@ export class UsersService {
     if (!user) return burnPasswordCheck(password).then(() => null);
     return (await verifyPassword(password, user.passwordHash)) ? { id: user.id, email: user.email } : null;
   }
+
+  /** Whether `password` is the password of user `id` (re-authentication), as slow when the user is gone. */
+  async checkPassword(id: string, password: string): Promise<boolean> {
+    const user = await query(() => this.users.findOne({ where: { id }, select: { id: true, passwordHash: true } }));
+    return user ? verifyPassword(password, user.passwordHash) : burnPasswordCheck(password);
+  }
 }
