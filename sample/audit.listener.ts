@@ -14,9 +14,12 @@ import {
 export class AuditListener {
   private readonly logger = new Logger('Audit');
 
+  // Where a real app would mail the user "a new device signed in to your account".
   @OnEvent(SessionEvents.Created)
   created(event: SessionCreatedEvent): void {
-    this.logger.log(`login: user ${event.session.userId}, session ${event.session.id}`);
+    const { userId, id, metadata } = event.session;
+    const device = metadata ? `, new device: ${metadata.device || 'unknown device'} at ${metadata.ip ?? 'an unknown address'}` : '';
+    this.logger.log(`login: user ${userId}, session ${id}${device}`);
   }
 
   @OnEvent(SessionEvents.Revoked)

@@ -12,7 +12,7 @@ function page(title: string, body: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escape(title)} · nestjs-sessions demo</title>
 <style>
-  body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+  body { font: 16px/1.5 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
   form.stack { display: grid; gap: .5rem; max-width: 20rem; }
   input { font: inherit; padding: .3rem .5rem; }
   button { font: inherit; padding: .3rem .8rem; cursor: pointer; }
@@ -20,6 +20,7 @@ function page(title: string, body: string): string {
   th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #ddd; }
   .error { color: #a00; }
   .actions { display: flex; gap: .5rem; }
+  .current { font-size: .85em; background: #e6f2e6; padding: 0 .3rem; border-radius: .2rem; white-space: nowrap; }
 </style>
 </head>
 <body>
@@ -42,21 +43,28 @@ export function loginPage(error?: string): string {
   );
 }
 
-export function accountPage(email: string, sessions: Session[], currentId: string): string {
-  const rows = sessions
-    .map(
-      (s) => `<tr>
+/** One session's row: its device as far as the session recorded it (each part escaped: the label comes from a User-Agent the client chose). */
+function sessionRow(s: Session, current: boolean): string {
+  const { device, ip, lastSeenAt } = s.metadata ?? {};
+  const label = `${escape(device || 'Unknown device')}${current ? ' <span class="current">this device</span>' : ''}`;
+  const action = current
+    ? '<form method="post" action="/account/logout"><button type="submit">Log out this browser</button></form>'
+    : `<form method="post" action="/account/sessions/${escape(s.id)}/revoke"><button type="submit">Revoke</button></form>`;
+  return `<tr>
+  <td class="device">${label}</td><td class="ip">${ip ? escape(ip) : '—'}</td><td class="last-active">${lastSeenAt ? when(lastSeenAt) : '—'}</td>
   <td>${when(s.createdAt)}</td><td>${when(s.expires)}</td>
-  <td>${s.id === currentId ? 'this browser' : `<form method="post" action="/account/sessions/${escape(s.id)}/revoke"><button type="submit">Revoke</button></form>`}</td>
-</tr>`,
-    )
-    .join('\n');
+  <td>${action}</td>
+</tr>`;
+}
+
+export function accountPage(email: string, sessions: Session[], currentId: string): string {
+  const rows = sessions.map((s) => sessionRow(s, s.id === currentId)).join('\n');
   return page(
     'Your account',
     `<p>Signed in as <strong id="email">${escape(email)}</strong>.</p>
-<h2>Your sessions</h2>
+<h2>Your devices</h2>
 <table>
-<thead><tr><th>Started</th><th>Expires</th><th></th></tr></thead>
+<thead><tr><th>Device</th><th>IP address</th><th>Last active</th><th>Started</th><th>Expires</th><th></th></tr></thead>
 <tbody>
 ${rows}
 </tbody>
