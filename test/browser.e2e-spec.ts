@@ -1,10 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import { type Browser, chromium } from 'playwright-core';
 import { createDemoApp } from '../sample/app.js';
+import { readDemoConfig } from '../sample/config.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 // Debian's chromium (installed by .ci/run); the flags keep it off a network this machine lacks.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROME_MAC = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let db: TestDatabase;
@@ -14,7 +16,9 @@ let base: string;
 
 beforeAll(async () => {
   db = await createTestDatabase('nss_browser');
-  app = await createDemoApp({ databaseUrl: db.url });
+  // As `npm start` configures it: the device list needs the metadata options.
+  const { session, freshAge } = readDemoConfig({});
+  app = await createDemoApp({ databaseUrl: db.url, freshAge, session });
   await app.listen(0, '127.0.0.1');
   // localhost, not 127.0.0.1: the name browsers treat as a secure context for Secure cookies.
   base = (await app.getUrl()).replace('127.0.0.1', 'localhost');
@@ -51,8 +55,8 @@ describe('the login and account pages in Chromium', () => {
     expect(new URL(page.url()).pathname).toBe('/login');
     expect((await context.cookies()).filter((c) => c.name === 'session')).toEqual([]);
 
-    // A second browser logs in too; the first revokes it from the account page.
-    const other = await browser.newContext();
+    // A second browser (another device, by its User-Agent) logs in too; the first revokes it from the account page.
+    const other = await browser.newContext({ userAgent: CHROME_MAC });
     const otherPage = await other.newPage();
     for (const p of [page, otherPage]) {
       await p.goto(`${base}/login`);
@@ -63,6 +67,14 @@ describe('the login and account pages in Chromium', () => {
     }
     await page.reload();
     expect(await page.locator('tbody tr').count()).toBe(2);
+    const here = page.locator('tbody tr', { hasText: 'this device' });
+    expect(await here.count()).toBe(1);
+    // Headless Chromium on this Linux machine, as bowser names it.
+    expect(await here.locator('td.device').textContent()).toBe('Chrome on Linux this device');
+    expect(await here.locator('td.ip').textContent()).toBe('127.0.0.1');
+    expect(await here.locator('td.last-active').textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+    const there = page.locator('tbody tr', { hasNotText: 'this device' });
+    expect(await there.locator('td.device').textContent()).toBe('Chrome on macOS');
     await page.click('button:text("Revoke")');
     expect(await page.locator('tbody tr').count()).toBe(1);
     await otherPage.goto(`${base}/account`);
