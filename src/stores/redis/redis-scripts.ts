@@ -32,27 +32,38 @@ export class LuaScript {
 }
 
 export const SCRIPTS = {
-  /** KEYS: token. ARGV: id, userId, expiresAt, createdAt. */
+  /**
+   * KEYS: token. ARGV: id, userId, expiresAt, createdAt, then field, value, ... (the details;
+   * on a rotation, whatever the old key held beside the four). One HSET per pair rather than
+   * unpack(): a session with thousands of data keys would overflow Lua's C stack.
+   */
   createToken: new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('ERR session token hash already in use')
 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'u', ARGV[2], 'e', ARGV[3], 'c', ARGV[4])
+for i = 5, #ARGV - 1, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 return 1
 `),
 
   /**
-   * KEYS: token. ARGV: expiresAt, ifBefore, now, id. The conditional UPDATE of the TypeORM
-   * store: of concurrent calls, the first moves `e` past `ifBefore` and the rest match nothing.
+   * KEYS: token. ARGV: expiresAt, ifBefore, now, id, seenAt ('' for none). The conditional
+   * UPDATE of the TypeORM store: of concurrent calls, the first moves `e` past `ifBefore` and
+   * the rest match nothing. The winner also records seenAt as `ls`, never moving it back.
    */
   extendToken: new LuaScript(`
-local f = redis.call('HMGET', KEYS[1], 'id', 'e')
+local f = redis.call('HMGET', KEYS[1], 'id', 'e', 'ls')
 if f[1] ~= ARGV[4] then return 0 end
 local e = tonumber(f[2])
 if e < tonumber(ARGV[2]) and e > tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'e', ARGV[1])
   redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+  if ARGV[5] ~= '' and (not f[3] or tonumber(f[3]) < tonumber(ARGV[5])) then
+    redis.call('HSET', KEYS[1], 'ls', ARGV[5])
+  end
   return 1
 end
 return 0
@@ -60,15 +71,17 @@ return 0
 
   /**
    * KEYS: token. ARGV: now ('' for any), id and userId ('' for any). Deletes the token key and
-   * returns {id, userId, expiresAt, createdAt}, or nil when it is gone or does not match.
+   * returns all its fields (HGETALL's flat pairs, details included), or nil when it is gone or
+   * does not match.
    */
   takeToken: new LuaScript(`
 local f = redis.call('HMGET', KEYS[1], 'id', 'u', 'e', 'c')
 if not f[1] then return nil end
 if ARGV[1] ~= '' and tonumber(f[3]) <= tonumber(ARGV[1]) then return nil end
 if ARGV[2] ~= '' and (f[1] ~= ARGV[2] or f[2] ~= ARGV[3]) then return nil end
+local all = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
-return f
+return all
 `),
 
   /**

@@ -1,6 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
+import type { MergeDataResult, NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
 import { DEFAULT_KEY_PREFIX, isRedisKeyPrefix, REDIS_KEY_PREFIX_RULE } from '../store-defaults.js';
+import { DETAIL_SCRIPTS } from './redis-detail-scripts.js';
+import { copyDetails, dataOf, detailFields, epochMs, extraFields, pairs, patchFields, sessionOf } from './redis-details.js';
 import { type LuaScript, SCRIPTS } from './redis-scripts.js';
 
 /** Options of `RedisSessionStore`. */
@@ -16,9 +18,11 @@ export interface RedisSessionStoreOptions {
 /*
  * Key layout (p = keyPrefix):
  *
- *   p + 't:' + base64url(tokenHash)   hash {id, u, e, c}, PEXPIREAT e
+ *   p + 't:' + base64url(tokenHash)   hash {id, u, e, c, details...}, PEXPIREAT e
  *       The session itself, under its token: the key a validation reads, and the source of
- *       truth. A session is alive exactly as long as this key exists. Its slot is random.
+ *       truth. A session is alive exactly as long as this key exists. Its slot is random. Its
+ *       details (redis-details.ts) are fields of the same hash, so they live, move with a
+ *       rotation and die with it, and no step below gains a key.
  *
  *   p + '{u:' + userId + '}:index'    hash id -> '<e>:<base64url token>', '-' in front while revoking
  *       (userId with '%', '{' and '}' percent-escaped, so no user id can end the hash tag early)
@@ -65,12 +69,6 @@ function encodeUserId(userId: string): string {
   return userId.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-function epochMs(date: Date, name: string): string {
-  const ms = date instanceof Date ? date.getTime() : NaN;
-  if (!Number.isSafeInteger(ms)) throw new TypeError(`RedisSessionStore: ${name} must be a valid Date.`);
-  return String(ms);
-}
-
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
@@ -94,7 +92,7 @@ function newestFirst(a: StoredSession, b: StoredSession): number {
  * Round trips: findByTokenHash 1; create 3 (INCR, token key, index); extendExpiry 2 (index,
  * then token key); replaceTokenHash 3 (take old key, write new key, swap entry); deleteByTokenHash
  * 2; deleteById 3; deleteByUser 3 (the token keys in parallel); listByUser 2 (index, then the
- * token keys in parallel); deleteExpired 0.
+ * token keys in parallel); touch, markReauthenticated, mergeData 1; deleteExpired 0.
  */
 export class RedisSessionStore implements SessionStore {
   private readonly keyPrefix: string;
@@ -118,10 +116,13 @@ export class RedisSessionStore implements SessionStore {
     const expiresAt = epochMs(session.expiresAt, 'expiresAt');
     const createdAt = epochMs(session.createdAt, 'createdAt');
     const token = session.tokenHash.toString('base64url');
+    // Checked before anything is written, so a bad value costs no id and leaves no key.
+    const details = session.details && copyDetails(session.details);
+    const fields = details ? detailFields(details) : [];
     const id = String(await this.client.incr(this.sequenceKey()));
     // Token key first: until the index names it, its token has not been handed out, so a crash
     // here leaves nothing anyone can use.
-    await this.run(SCRIPTS.createToken, this.tokenKey(token), [id, userId, expiresAt, createdAt]);
+    await this.run(SCRIPTS.createToken, this.tokenKey(token), [id, userId, expiresAt, createdAt, ...fields]);
     try {
       await this.run(SCRIPTS.addEntry, this.indexKey(userId), [id, expiresAt, token]);
     } catch (error) {
@@ -129,13 +130,13 @@ export class RedisSessionStore implements SessionStore {
       await this.client.del(this.tokenKey(token)).catch(() => undefined);
       throw error;
     }
-    return { id, userId, tokenHash: Buffer.from(session.tokenHash), expiresAt: new Date(Number(expiresAt)), createdAt: new Date(Number(createdAt)) };
+    const created: StoredSession = { id, userId, tokenHash: Buffer.from(session.tokenHash), expiresAt: new Date(Number(expiresAt)), createdAt: new Date(Number(createdAt)) };
+    if (details) created.details = details;
+    return created;
   }
 
   async findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
-    const fields = await this.client.hgetall(this.tokenKey(tokenHash.toString('base64url')));
-    if (!fields.id || !fields.u || !fields.e || !fields.c) return null;
-    return this.toStored([fields.id, fields.u, fields.e, fields.c], tokenHash);
+    return sessionOf(await this.client.hgetall(this.tokenKey(tokenHash.toString('base64url'))), tokenHash);
   }
 
   /**
@@ -143,13 +144,37 @@ export class RedisSessionStore implements SessionStore {
    * whose token was rotated meanwhile is not extended (false); the next validation with the
    * new token slides it.
    */
-  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
+  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date, seenAt?: Date): Promise<boolean> {
     const target = epochMs(expiresAt, 'expiresAt');
     const token = session.tokenHash.toString('base64url');
+    const seen = seenAt === undefined ? '' : epochMs(seenAt, 'seenAt');
     const listed = await this.run(SCRIPTS.extendEntry, this.indexKey(session.userId), [session.id, token, target]);
     if (listed !== 1) return false;
-    const extended = await this.run(SCRIPTS.extendToken, this.tokenKey(token), [target, epochMs(ifBefore, 'ifBefore'), epochMs(now, 'now'), session.id]);
+    const extended = await this.run(SCRIPTS.extendToken, this.tokenKey(token), [target, epochMs(ifBefore, 'ifBefore'), epochMs(now, 'now'), session.id, seen]);
     return extended === 1;
+  }
+
+  /** One script on the token key: a rotated or ended session is not touched (false). */
+  async touch(session: StoredSession, seenAt: Date, ifSeenBefore: Date): Promise<boolean> {
+    const key = this.tokenKey(session.tokenHash.toString('base64url'));
+    return (await this.run(DETAIL_SCRIPTS.touch, key, [String(session.id), epochMs(seenAt, 'seenAt'), epochMs(ifSeenBefore, 'ifSeenBefore')])) === 1;
+  }
+
+  async markReauthenticated(tokenHash: Buffer, now: Date): Promise<StoredSession | null> {
+    const fields = await this.run(DETAIL_SCRIPTS.markReauthenticated, this.tokenKey(tokenHash.toString('base64url')), [epochMs(now, 'now')]);
+    return Array.isArray(fields) ? sessionOf(pairs(fields), tokenHash) : null;
+  }
+
+  /**
+   * One script, so concurrent merges of one session are applied one after another and none is
+   * lost. The bound is on the JSON.stringify size of the merged data, in UTF-8 bytes.
+   */
+  async mergeData(tokenHash: Buffer, patch: Record<string, unknown>, maxBytes: number, now: Date): Promise<MergeDataResult> {
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new TypeError(`RedisSessionStore: maxBytes must be a whole number, got ${JSON.stringify(maxBytes)}.`);
+    const args = [epochMs(now, 'now'), String(maxBytes), ...patchFields(patch)];
+    const result = await this.run(DETAIL_SCRIPTS.mergeData, this.tokenKey(tokenHash.toString('base64url')), args);
+    if (result === 0) return { tooLarge: true };
+    return Array.isArray(result) ? { data: dataOf(pairs(result)) } : null;
   }
 
   /**
@@ -162,8 +187,9 @@ export class RedisSessionStore implements SessionStore {
     const newToken = newTokenHash.toString('base64url');
     const fields = await this.take(oldToken, { now: epochMs(now, 'now') });
     if (!fields) return null;
-    const [id, userId, expiresAt, createdAt] = fields;
-    await this.run(SCRIPTS.createToken, this.tokenKey(newToken), [id, userId, expiresAt, createdAt]);
+    const { id, u: userId, e: expiresAt, c: createdAt } = fields;
+    // The details go in the same write as the rest: the new key is never without them.
+    await this.run(SCRIPTS.createToken, this.tokenKey(newToken), [id, userId, expiresAt, createdAt, ...extraFields(fields)]);
     let swapped: unknown;
     try {
       swapped = await this.run(SCRIPTS.swapEntry, this.indexKey(userId), [id, oldToken, newToken]);
@@ -178,15 +204,15 @@ export class RedisSessionStore implements SessionStore {
       await this.client.del(this.tokenKey(newToken));
       return null;
     }
-    return this.toStored(fields, newTokenHash);
+    return sessionOf(fields, newTokenHash);
   }
 
   async deleteByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
     const token = tokenHash.toString('base64url');
     const fields = await this.take(token);
     if (!fields) return null;
-    await this.run(SCRIPTS.removeEntries, this.indexKey(fields[1]), [fields[0], token]);
-    return this.toStored(fields, tokenHash);
+    await this.run(SCRIPTS.removeEntries, this.indexKey(fields.u), [fields.id, token]);
+    return sessionOf(fields, tokenHash);
   }
 
   /** Goes through `userId`'s own index, and the token key must agree on both id and user. */
@@ -240,26 +266,24 @@ export class RedisSessionStore implements SessionStore {
     const index = this.indexKey(userId);
     const marked = (await this.run(SCRIPTS.revokeEntries, index, [mode, id])) as string[];
     if (marked.length === 0) return [];
-    const pairs: [string, string][] = [];
-    for (let i = 0; i < marked.length; i += 2) pairs.push([marked[i], marked[i + 1]]);
-    const taken = await Promise.all(pairs.map(([entryId, token]) => this.take(token, { id: entryId, userId })));
+    const entries: [string, string][] = [];
+    for (let i = 0; i < marked.length; i += 2) entries.push([marked[i], marked[i + 1]]);
+    const taken = await Promise.all(entries.map(([entryId, token]) => this.take(token, { id: entryId, userId })));
     // Removed whether or not the key was still there: a missing key is an expired or deleted
     // session, or one mid-rotation, whose swap then fails and ends it.
-    await this.run(SCRIPTS.removeEntries, index, pairs.flat());
+    await this.run(SCRIPTS.removeEntries, index, entries.flat());
     const removed: StoredSession[] = [];
     taken.forEach((fields, i) => {
-      if (fields) removed.push(this.toStored(fields, Buffer.from(pairs[i][1], 'base64url')));
+      const session = fields && sessionOf(fields, Buffer.from(entries[i][1], 'base64url'));
+      if (session) removed.push(session);
     });
     return removed;
   }
 
-  private async take(token: string, match: { now?: string; id?: string; userId?: string } = {}): Promise<string[] | null> {
+  // The token key's fields (details included), deleted in the same step; null when it is gone or does not match.
+  private async take(token: string, match: { now?: string; id?: string; userId?: string } = {}): Promise<Record<string, string> | null> {
     const fields = await this.run(SCRIPTS.takeToken, this.tokenKey(token), [match.now ?? '', match.id ?? '', match.userId ?? '']);
-    return Array.isArray(fields) ? (fields as string[]) : null;
-  }
-
-  private toStored([id, userId, expiresAt, createdAt]: string[], tokenHash: Buffer): StoredSession {
-    return { id, userId, tokenHash: Buffer.from(tokenHash), expiresAt: new Date(Number(expiresAt)), createdAt: new Date(Number(createdAt)) };
+    return Array.isArray(fields) ? pairs(fields) : null;
   }
 
   // EVALSHA is one round trip once a node has the script; the first call on a node costs two.
