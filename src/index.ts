@@ -91,6 +91,10 @@ export {
   SESSIONS_MIGRATION_TIMESTAMP,
   type SessionsMigrationOptions,
 } from './stores/typeorm/session.migration.js';
+/** The TypeORM entity of the `session_details` table (the options metadata, reauthentication, data), and the table's name. */
+export { SessionDetailsEntity, SESSION_DETAILS_TABLE } from './stores/typeorm/session-details.entity.js';
+/** The migration that creates `session_details` (after the sessions migration), and the factory `migration:create --details` extends. */
+export { CreateSessionDetails1765000000000, createSessionDetailsMigration, SESSION_DETAILS_MIGRATION_TIMESTAMP } from './stores/typeorm/session-details.migration.js';
 
 // ---- Extension points: stores, shared caches, buses -------------------------------------------
 /** The interface a store implements (`storage: myStore`), its injection token, and its rows. */

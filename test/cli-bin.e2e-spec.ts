@@ -167,6 +167,30 @@ describe('nestjs-sessions migration:create, then the TypeORM CLI', () => {
   }, 60_000);
 });
 
+describe('nestjs-sessions migration:create --details, then the TypeORM CLI', () => {
+  it('writes the session_details migration, stamped after the sessions one, which the TypeORM CLI runs', async () => {
+    const result = await bin('migration:create', '--details');
+    const [, stamp] = /^created src\/migrations\/(\d{13})-CreateSessionDetails\.ts \(class CreateSessionDetails\1\)\n$/.exec(result.stdout) ?? [];
+    expect({ ...result, stdout: stamp ? 'created …' : result.stdout }).toEqual({ stdout: 'created …', stderr: '', code: 0 });
+    const text = await readFile(join(project, `src/migrations/${stamp}-CreateSessionDetails.ts`), 'utf8');
+    expect(text).toContain(`import { createSessionDetailsMigration } from 'nestjs-sessions';`);
+    expect(text).toContain(`export class CreateSessionDetails${stamp} extends createSessionDetailsMigration() {}`);
+    expect(await bin('migration:create', '--details')).toMatchObject({ code: 2, stderr: expect.stringContaining('-CreateSessionDetails.ts already exists: the session_details table has a migration there') });
+
+    expect(await run(TSC, ['-p', '.'])).toMatchObject({ code: 0, stdout: '' });
+    const ran = await run(TYPEORM, ['migration:run', '-d', 'dist/data-source.js']);
+    expect(ran.stdout).toContain(`Migration CreateSessionDetails${stamp} has been executed successfully.`);
+    const ds = await new DataSource({ type: 'postgres', url: db.url }).initialize();
+    try {
+      expect(await ds.query(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'session_details'::regclass AND contype = 'f'`)).toEqual([
+        { def: 'FOREIGN KEY (session_id) REFERENCES sessions(id) ON DELETE CASCADE' },
+      ]);
+    } finally {
+      await ds.destroy();
+    }
+  }, 60_000);
+});
+
 describe('nestjs-sessions stats | purge | revoke-user --data-source', () => {
   let running: INestApplicationContext | undefined;
   let sessions: SessionService;
@@ -285,6 +309,7 @@ describe('nestjs-sessions stats | purge | revoke-user --data-source', () => {
     [['migration:create', '--users-column', 'uid'], '--users-column applies to the users table; give --users-table too'],
     [['migration:create', '--user-id-type', 'text; DROP TABLE users'], '--user-id-type "text; DROP TABLE users" is not a plain SQL type name'],
     [['migration:create', '--users-table', 'users', '--if-users-table-missing', 'skip'], "--if-users-table-missing \"skip\" is not one of 'fail', 'create-without-foreign-key'"],
+    [['migration:create', '--details', '--users-table', 'users'], '--users-table applies to the sessions migration; --details writes the session_details one'],
   ])('answers %p with exit code 2 and what to do', async (args, message) => {
     const result = await bin(...args);
     expect(result).toMatchObject({ code: 2, stdout: '' });
@@ -332,6 +357,7 @@ describe('nestjs-sessions migration:create --js, --help, and the package', () =>
     expect((await bin('--help')).stdout).toContain('migration:create   write the migration that creates the sessions table');
     const migration = await bin('migration:create', '--help');
     expect(migration.stdout).toContain('--if-users-table-missing fail|create-without-foreign-key');
+    expect(migration.stdout).toContain('--details                 the migration of session_details instead');
     const operator = await bin('stats', '--help');
     expect(operator).toMatchObject({ code: 0, stderr: '' });
     expect(operator.stdout).toContain('--data-source <file>');

@@ -13,6 +13,7 @@ export const MIGRATION_FLAGS = {
   'users-column': { type: 'string' },
   'user-id-type': { type: 'string' },
   'if-users-table-missing': { type: 'string' },
+  details: { type: 'boolean' },
   dir: { type: 'string' },
   name: { type: 'string' },
   ts: { type: 'boolean' },
@@ -58,6 +59,13 @@ export function migrationOptions(values: Values, positionals: string[], seeHelp:
   if (values.ts && values.js) throw new SessionsCliError(`migration:create: give --ts or --js, not both.`);
   const usersTable = text(values, 'users-table');
   const missing = text(values, 'if-users-table-missing');
+  const details = values.details === true;
+  for (const key of ['users-table', 'users-column', 'user-id-type', 'if-users-table-missing']) {
+    // The details table refers to sessions(id), never to the users table: those flags shape only the sessions migration.
+    if (details && values[key] !== undefined) {
+      throw new SessionsCliError(`migration:create: --${key} applies to the sessions migration; --details writes the session_details one, which takes none of its options (run migration:create without --details for that).`);
+    }
+  }
   for (const key of ['users-column', 'if-users-table-missing']) {
     if (values[key] !== undefined && usersTable === undefined) {
       throw new SessionsCliError(`migration:create: --${key} applies to the users table; give --users-table too (e.g. --users-table users).`);
@@ -67,6 +75,7 @@ export function migrationOptions(values: Values, positionals: string[], seeHelp:
     if (values[key] === '') throw new SessionsCliError(`migration:create: --${key} is empty; leave it out for its default.`);
   }
   return {
+    table: details ? 'details' : 'sessions',
     migration: {
       usersTable,
       usersColumn: text(values, 'users-column'),
@@ -74,7 +83,7 @@ export function migrationOptions(values: Values, positionals: string[], seeHelp:
       ifUsersTableMissing: missing as MigrationFileOptions['migration']['ifUsersTableMissing'],
     },
     dir: text(values, 'dir') ?? 'src/migrations',
-    name: text(values, 'name') ?? 'CreateSessionsTable',
+    name: text(values, 'name') ?? (details ? 'CreateSessionDetails' : 'CreateSessionsTable'),
     language: values.js ? 'js' : 'ts',
   };
 }

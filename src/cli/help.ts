@@ -7,7 +7,8 @@ export const OPERATOR_COMMANDS = `  stats              count live and expired se
 export function mainHelp(program: string): string {
   return `usage: ${program} <command> [options]
 
-  migration:create   write the migration that creates the sessions table, for your TypeORM CLI
+  migration:create   write the migration that creates the sessions table (with --details, the
+                     session_details table), for your TypeORM CLI
 ${OPERATOR_COMMANDS}
 
 ${program} <command> --help says more about each.`;
@@ -34,6 +35,10 @@ create the one making your users table first. It never overwrites a file, and re
                             TypeORM runs migrations before synchronize. The table is then made
                             without the foreign key (a warning says so, with the ALTER TABLE
                             to add it later), user_id typed from your users entity
+  --details                 the migration of session_details instead, the table of the options
+                            metadata, reauthentication and data (it references sessions, so
+                            make it after the sessions migration); takes none of the options
+                            above, and --name defaults to CreateSessionDetails
   --dir <dir>               where to write it (default src/migrations; created if missing)
   --name <Name>             the class name before the timestamp (default CreateSessionsTable)
   --ts                      a TypeScript file (the default)

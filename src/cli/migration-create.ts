@@ -1,10 +1,13 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { createSessionsMigration, type SessionsMigrationOptions } from '../stores/typeorm/session.migration.js';
+import { SESSION_DETAILS_TABLE } from '../stores/typeorm/session-details.entity.js';
 import { errorText, SessionsCliError } from './errors.js';
 
 /** What `migration:create` writes, from its flags. */
 export interface MigrationFileOptions {
+  /** The migration of `sessions`, or of `session_details` (`--details`; `migration` is then empty). Default sessions. */
+  table?: 'sessions' | 'details';
   migration: SessionsMigrationOptions;
   /** The folder, relative to `cwd`. */
   dir: string;
@@ -49,20 +52,38 @@ async function isEsmPackage(dir: string): Promise<boolean> {
   }
 }
 
-export function migrationSource(className: string, options: SessionsMigrationOptions, format: CreatedMigration['format'], createdAt: Date): string {
-  const header = `// The sessions table of nestjs-sessions, written by \`nestjs-sessions migration:create\` on ${createdAt.toISOString()}.
+function headerOf(table: 'sessions' | 'details', createdAt: Date): string {
+  if (table === 'details') {
+    return `// The ${SESSION_DETAILS_TABLE} table of nestjs-sessions (the options metadata, reauthentication and data),
+// written by \`nestjs-sessions migration:create --details\` on ${createdAt.toISOString()}.
+// Its SQL is the library's (createSessionDetailsMigration); it references sessions(id), so TypeORM
+// must run it after the sessions migration, which has to carry an earlier timestamp.
+`;
+  }
+  return `// The sessions table of nestjs-sessions, written by \`nestjs-sessions migration:create\` on ${createdAt.toISOString()}.
 // Its SQL is the library's (createSessionsMigration); TypeORM runs it after the migrations with an
 // earlier timestamp, so the one that creates your users table must be among those.
 `;
-  const base = `createSessionsMigration(${optionsLiteral(options)})`;
+}
+
+export function migrationSource(
+  className: string,
+  options: SessionsMigrationOptions,
+  format: CreatedMigration['format'],
+  createdAt: Date,
+  table: 'sessions' | 'details' = 'sessions',
+): string {
+  const header = headerOf(table, createdAt);
+  const factory = table === 'details' ? 'createSessionDetailsMigration' : 'createSessionsMigration';
+  const base = `${factory}(${table === 'details' ? '' : optionsLiteral(options)})`;
   if (format === 'commonjs') {
-    return `${header}const { createSessionsMigration } = require('nestjs-sessions');
+    return `${header}const { ${factory} } = require('nestjs-sessions');
 
 class ${className} extends ${base} {}
 exports.${className} = ${className};
 `;
   }
-  return `${header}import { createSessionsMigration } from 'nestjs-sessions';
+  return `${header}import { ${factory} } from 'nestjs-sessions';
 
 export class ${className} extends ${base} {}
 `;
@@ -70,7 +91,7 @@ export class ${className} extends ${base} {}
 
 /** Writes the migration file; never overwrites, and refuses a second `name` migration in `dir`. */
 export async function createMigrationFile(options: MigrationFileOptions, cwd: string, now = Date.now()): Promise<CreatedMigration> {
-  const { migration, dir, name, language } = options;
+  const { migration, dir, name, language, table = 'sessions' } = options;
   if (!IDENTIFIER.test(name)) {
     throw new SessionsCliError(`--name: got ${JSON.stringify(name)}; expected a class name such as CreateSessionsTable (letters, digits, _ or $, not ending in a digit: the timestamp follows it).`);
   }
@@ -84,7 +105,7 @@ export async function createMigrationFile(options: MigrationFileOptions, cwd: st
   const existing = (await readdir(folder).catch(() => [] as string[])).find((file) => new RegExp(`^\\d{13}-${name}\\.[cm]?[jt]s$`).test(file));
   if (existing) {
     throw new SessionsCliError(
-      `${join(dir, existing)} already exists: the sessions table has a migration there. Run it with your TypeORM CLI; to make a new one, delete that file first (if it never ran), or give another --name.`,
+      `${join(dir, existing)} already exists: the ${table === 'details' ? SESSION_DETAILS_TABLE : 'sessions'} table has a migration there. Run it with your TypeORM CLI; to make a new one, delete that file first (if it never ran), or give another --name.`,
     );
   }
 
@@ -93,7 +114,7 @@ export async function createMigrationFile(options: MigrationFileOptions, cwd: st
   const file = `${now}-${name}.${language}`;
   await mkdir(folder, { recursive: true });
   try {
-    await writeFile(join(folder, file), migrationSource(className, migration, format, new Date(now)), { flag: 'wx' });
+    await writeFile(join(folder, file), migrationSource(className, migration, format, new Date(now), table), { flag: 'wx' });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw new SessionsCliError(`${join(dir, file)} already exists; not overwritten. Run the command again for a new timestamp.`, 1);

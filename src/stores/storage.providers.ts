@@ -102,7 +102,8 @@ export class SessionResources implements OnApplicationShutdown {
 function typeOrmStore(options: ResolvedSessionOptions, data: SessionDataSource, users: EntityUsers | null, type: 'database' | 'memcached'): TypeOrmSessionStore {
   const dataSource = data.forStorage(type);
   const readFromReplicas = options.replication ?? ('replication' in dataSource.options && Boolean(dataSource.options.replication));
-  return new TypeOrmSessionStore(dataSource, { readFromReplicas, users: users ?? undefined });
+  const detailsOptions = (['metadata', 'reauthentication', 'data'] as const).filter((name) => (name === 'data' ? options.dataMaxBytes !== null : Boolean(options[name])));
+  return new TypeOrmSessionStore(dataSource, { readFromReplicas, users: users ?? undefined, details: options.details, detailsOptions });
 }
 
 async function createStore(options: ResolvedSessionOptions, data: SessionDataSource, resources: SessionResources, users: EntityUsers | null): Promise<SessionStore> {

@@ -1,7 +1,22 @@
-import type { NewStoredSession, SessionStore, StoredSession } from '../../src/index.js';
+import type { MergeDataResult, NewStoredSession, SessionStore, StoredSession, StoredSessionDetails } from '../../src/index.js';
 
 const key = (tokenHash: Buffer) => tokenHash.toString('base64');
-const copy = (s: StoredSession): StoredSession => ({ ...s, tokenHash: Buffer.from(s.tokenHash), expiresAt: new Date(s.expiresAt), createdAt: new Date(s.createdAt) });
+const date = (d: Date | null) => (d === null ? null : new Date(d));
+const copyDetails = (d: StoredSessionDetails): StoredSessionDetails => ({
+  ...d,
+  lastSeenAt: date(d.lastSeenAt),
+  reauthenticatedAt: date(d.reauthenticatedAt),
+  data: structuredClone(d.data),
+});
+const copy = (s: StoredSession): StoredSession => {
+  const row: StoredSession = { ...s, tokenHash: Buffer.from(s.tokenHash), expiresAt: new Date(s.expiresAt), createdAt: new Date(s.createdAt) };
+  if (s.details) row.details = copyDetails(s.details);
+  else delete row.details;
+  return row;
+};
+// What a session made before the details options gets on its first detail write, as a new
+// session_details row in PostgreSQL.
+const noDetails = (): StoredSessionDetails => ({ userAgent: null, device: null, ip: null, lastSeenAt: null, reauthenticatedAt: null, data: {} });
 const newestFirst = (a: StoredSession, b: StoredSession) => b.createdAt.getTime() - a.createdAt.getTime() || Number(BigInt(b.id) - BigInt(a.id));
 
 /**
@@ -10,7 +25,8 @@ const newestFirst = (a: StoredSession, b: StoredSession) => b.createdAt.getTime(
  * the event loop, as a networked store would, so concurrent calls really interleave; the check
  * and the write of each step then happen in one synchronous stretch, which is what makes each
  * method atomic (one winner of two concurrent rotations, one writer of concurrent extensions).
- * Rows are copied in and out, so no caller can change what the store holds.
+ * Rows are copied in and out, so no caller can change what the store holds. Details (the
+ * options metadata, reauthentication, data) are kept when `create` is given them.
  */
 export class InMemorySessionStore implements SessionStore {
   private readonly byToken = new Map<string, StoredSession>();
@@ -51,12 +67,51 @@ export class InMemorySessionStore implements SessionStore {
     return row ? copy(row) : null;
   }
 
-  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
+  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date, seenAt?: Date): Promise<boolean> {
     await this.tick();
     const row = this.byId.get(session.id);
     if (!row || !(row.expiresAt < ifBefore) || !(row.expiresAt > now)) return false;
     row.expiresAt = new Date(expiresAt);
+    if (seenAt && row.details) row.details.lastSeenAt = new Date(seenAt);
     return true;
+  }
+
+  async touch(session: StoredSession, seenAt: Date, ifSeenBefore: Date): Promise<boolean> {
+    await this.tick();
+    const row = this.byId.get(session.id);
+    if (!row || !(row.expiresAt > seenAt)) return false;
+    const details = (row.details ??= noDetails());
+    if (details.lastSeenAt !== null && !(details.lastSeenAt < ifSeenBefore)) return false;
+    details.lastSeenAt = new Date(seenAt);
+    return true;
+  }
+
+  async markReauthenticated(tokenHash: Buffer, now: Date): Promise<StoredSession | null> {
+    await this.tick();
+    const row = this.live(tokenHash, now);
+    if (!row) return null;
+    (row.details ??= noDetails()).reauthenticatedAt = new Date(now);
+    return copy(row);
+  }
+
+  async mergeData(tokenHash: Buffer, patch: Record<string, unknown>, maxBytes: number, now: Date): Promise<MergeDataResult> {
+    await this.tick();
+    const row = this.live(tokenHash, now);
+    if (!row) return null;
+    const data = { ...(row.details?.data ?? {}) };
+    for (const [name, value] of Object.entries(patch)) {
+      if (value === null) delete data[name];
+      else if (value !== undefined) data[name] = structuredClone(value);
+    }
+    // Measured as compact JSON, as the bound is documented; nothing is written over it.
+    if (Buffer.byteLength(JSON.stringify(data)) > maxBytes) return { tooLarge: true };
+    (row.details ??= noDetails()).data = data;
+    return { data: structuredClone(data) };
+  }
+
+  private live(tokenHash: Buffer, now: Date): StoredSession | undefined {
+    const row = this.byToken.get(key(tokenHash));
+    return row && row.expiresAt > now ? row : undefined;
   }
 
   async replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null> {

@@ -1,11 +1,12 @@
 import type { DataSource } from 'typeorm';
-import { UnknownSessionUserError } from '../../core/session.exceptions.js';
+import { SessionOptionsError, UnknownSessionUserError } from '../../core/session.exceptions.js';
 import { SESSIONS_TABLE } from './session.entity.js';
+import { createParams, DETAILS_SQL, type DetailsRow, detailsOf, patchParams, withUserSql } from './details-sql.js';
 import type { EntityUsers } from './entity-users.js';
 import { type PgResult, pgQuery } from './pg-query.js';
-import type { NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
+import type { MergeDataResult, NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
 
-interface SessionRow {
+interface SessionRow extends DetailsRow {
   id: string;
   user_id: string | number;
   token: Buffer;
@@ -19,13 +20,16 @@ const COLUMNS = 'id, user_id, token, expires_at, created_at';
 const PURGE_LOCK = [0x6e657374, 0x73657373];
 
 function toStored(row: SessionRow): StoredSession {
-  return {
+  const stored: StoredSession = {
     id: String(row.id),
     userId: String(row.user_id),
     tokenHash: row.token,
     expiresAt: row.expires_at,
     createdAt: row.created_at,
   };
+  const details = detailsOf(row);
+  if (details) stored.details = details;
+  return stored;
 }
 
 // foreign_key_violation, invalid_text_representation: in this INSERT only user_id can cause
@@ -37,6 +41,15 @@ function refusedUser(error: unknown, userId: string): UnknownSessionUserError | 
   if (!code || !REFUSED_USER_CODES.has(code)) return null;
   return new UnknownSessionUserError(userId, detail ?? message ?? code);
 }
+
+// foreign_key_violation in a details write: the session went (a logout) between the statement's
+// read of it and its check of the key. For the caller that is no live session, not a failure.
+function sessionGone(error: unknown): null {
+  if ((error as { code?: string } | null)?.code === '23503') return null;
+  throw error;
+}
+
+const ALL_DETAIL_OPTIONS = ['metadata', 'reauthentication', 'data'];
 
 /** Options of the TypeORM store. */
 export interface TypeOrmSessionStoreOptions {
@@ -51,6 +64,18 @@ export interface TypeOrmSessionStoreOptions {
    * Without it, that method is left out and the service resolves users itself.
    */
   users?: EntityUsers;
+  /**
+   * Keep session details (the options `metadata`, `reauthentication`, `data`) in the
+   * `session_details` table, which its own migration creates (`createSessionDetailsMigration`):
+   * lookups and lists join it, a login and a sliding write fill it in the same statement.
+   * Without it, no statement touches that table. Default false.
+   */
+  details?: boolean;
+  /**
+   * The module options that turned `details` on, named by `ready()`'s error when the table is
+   * missing. Default all three.
+   */
+  detailsOptions?: readonly string[];
 }
 
 /**
@@ -67,7 +92,9 @@ export class TypeOrmSessionStore implements SessionStore {
   ) {
     const users = options.users;
     if (users) {
-      const sql = `SELECT s.id, s.user_id, s.token, s.expires_at, s.created_at, ${users.selectList('u')} FROM ${T} s ${users.leftJoin('u', 's.user_id')} WHERE s.token = $1`;
+      const sql = options.details
+        ? withUserSql(users.selectList('u'), users.leftJoin('u', 's.user_id'))
+        : `SELECT s.id, s.user_id, s.token, s.expires_at, s.created_at, ${users.selectList('u')} FROM ${T} s ${users.leftJoin('u', 's.user_id')} WHERE s.token = $1`;
       this.findByTokenHashWithUser = (tokenHash) =>
         this.findOne(sql, tokenHash, (row) => ({ session: toStored(row), user: users.hydrate(row as unknown as Record<string, unknown>) }));
     }
@@ -95,10 +122,15 @@ export class TypeOrmSessionStore implements SessionStore {
   async create(session: NewStoredSession): Promise<StoredSession> {
     // The user's own expired sessions go in the same statement: at login they are found by
     // the user_id index for free, and no extra round trip slows the login.
-    const [row] = await this.rows(
-      `WITH expired AS (DELETE FROM ${T} WHERE user_id = $1 AND expires_at <= $4)
+    const details = this.options.details ? session.details : undefined;
+    const [row] = await (
+      details
+        ? this.rows(DETAILS_SQL.create, createParams(session, details))
+        : this.rows(
+            `WITH expired AS (DELETE FROM ${T} WHERE user_id = $1 AND expires_at <= $4)
        INSERT INTO ${T} (user_id, token, expires_at, created_at) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-      [session.userId, session.tokenHash, session.expiresAt, session.createdAt],
+            [session.userId, session.tokenHash, session.expiresAt, session.createdAt],
+          )
     ).catch((error: unknown) => {
       throw refusedUser(error, session.userId) ?? error;
     });
@@ -106,20 +138,41 @@ export class TypeOrmSessionStore implements SessionStore {
   }
 
   findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
-    return this.findOne(`SELECT ${COLUMNS} FROM ${T} WHERE token = $1`, tokenHash, toStored);
+    return this.findOne(this.options.details ? DETAILS_SQL.findByTokenHash : `SELECT ${COLUMNS} FROM ${T} WHERE token = $1`, tokenHash, toStored);
   }
 
-  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
-    const rows = await this.rows(
-      `UPDATE ${T} SET expires_at = $2 WHERE id = $1 AND expires_at < $3 AND expires_at > $4 RETURNING id`,
-      [session.id, expiresAt, ifBefore, now],
-    );
+  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date, seenAt?: Date): Promise<boolean> {
+    const rows =
+      this.options.details && seenAt
+        ? await this.rows(DETAILS_SQL.extendExpiryAndSeen, [session.id, expiresAt, ifBefore, now, seenAt])
+        : await this.rows(`UPDATE ${T} SET expires_at = $2 WHERE id = $1 AND expires_at < $3 AND expires_at > $4 RETURNING id`, [session.id, expiresAt, ifBefore, now]);
     return rows.length === 1;
+  }
+
+  async touch(session: StoredSession, seenAt: Date, ifSeenBefore: Date): Promise<boolean> {
+    const result = await this.run(DETAILS_SQL.touch, [session.id, seenAt, ifSeenBefore]).catch(sessionGone);
+    return result !== null && result.rows.length === 1;
+  }
+
+  async markReauthenticated(tokenHash: Buffer, now: Date): Promise<StoredSession | null> {
+    const result = await this.run(DETAILS_SQL.markReauthenticated, [tokenHash, now]).catch(sessionGone);
+    const row = result?.rows[0];
+    return row ? toStored(row) : null;
+  }
+
+  async mergeData(tokenHash: Buffer, patch: Record<string, unknown>, maxBytes: number, now: Date): Promise<MergeDataResult> {
+    const [sets, removals] = patchParams(patch);
+    const result = await this.run<{ data: Record<string, unknown> }>(DETAILS_SQL.mergeData, [tokenHash, sets, removals, maxBytes, now]).catch(sessionGone);
+    const row = result?.rows[0];
+    if (row) return { data: row.data };
+    // Only a refusal costs this second read: over the bound, or no live session.
+    const live = await this.rows(DETAILS_SQL.isLive, [tokenHash, now]);
+    return live.length === 1 ? { tooLarge: true } : null;
   }
 
   async replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null> {
     const [row] = await this.rows(
-      `UPDATE ${T} SET token = $2 WHERE token = $1 AND expires_at > $3 RETURNING ${COLUMNS}`,
+      this.options.details ? DETAILS_SQL.replaceTokenHash : `UPDATE ${T} SET token = $2 WHERE token = $1 AND expires_at > $3 RETURNING ${COLUMNS}`,
       [tokenHash, newTokenHash, now],
     );
     return row ? toStored(row) : null;
@@ -145,7 +198,7 @@ export class TypeOrmSessionStore implements SessionStore {
 
   async listByUser(userId: string, now: Date): Promise<StoredSession[]> {
     const rows = await this.rows(
-      `SELECT ${COLUMNS} FROM ${T} WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC`,
+      this.options.details ? DETAILS_SQL.listByUser : `SELECT ${COLUMNS} FROM ${T} WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC`,
       [userId, now],
     );
     return rows.map(toStored);
@@ -176,6 +229,17 @@ export class TypeOrmSessionStore implements SessionStore {
       [now],
     );
     return { live: Number(row.live), expired: Number(row.expired) };
+  }
+
+  async ready(): Promise<void> {
+    if (!this.options.details) return;
+    const [{ present }] = (await this.run<{ present: boolean }>(DETAILS_SQL.tableExists, [DETAILS_SQL.tableName])).rows;
+    if (present) return;
+    const named = this.options.detailsOptions?.length ? this.options.detailsOptions : ALL_DETAIL_OPTIONS;
+    throw new SessionOptionsError(
+      named.join(', '),
+      `keeps session details in the table ${DETAILS_SQL.tableName}, which the database lacks. Create it with its migration: npx nestjs-sessions migration:create --details, then run it with your TypeORM CLI (or list CreateSessionDetails1765000000000 in your DataSource's migrations, after the sessions migration).`,
+    );
   }
 
   async ping(): Promise<void> {
