@@ -20,6 +20,7 @@ function page(title: string, body: string): string {
   th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #ddd; }
   .error { color: #a00; }
   .actions { display: flex; gap: .5rem; }
+  td button { white-space: nowrap; }
   .current { font-size: .85em; background: #e6f2e6; padding: 0 .3rem; border-radius: .2rem; white-space: nowrap; }
 </style>
 </head>
