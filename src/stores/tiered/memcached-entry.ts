@@ -1,4 +1,4 @@
-import type { StoredSession } from '../session-store.interface.js';
+import type { StoredSession, StoredSessionDetails } from '../session-store.interface.js';
 
 // How a session is kept in Memcached: a compact binary entry and its TTL.
 
@@ -15,8 +15,54 @@ export const MAX_RELATIVE_TTL_SECONDS = 60 * 60 * 24 * 30;
 //   [13]       length of tokenHash (h), then h bytes
 //   [14+h]     length of id in UTF-8 bytes (i), then i bytes
 //   [15+h+i..] userId, UTF-8, to the end
+//
+// Version 2, a session with details: version 1's first 15 + h + i bytes (with 2 in [0]), then
+//   [15+h+i]   length of userId in UTF-8 bytes (u), unsigned 16-bit big-endian, then u bytes
+//   [17+h+i+u] length of the details' JSON in bytes (j), unsigned 32-bit big-endian, then j bytes
+//              to the end: {ua, dv, ip, ls, ra, d}, the times as epoch ms, null where unset.
+// A session without details is still written as version 1, which every version reads.
 const FORMAT_V1 = 1;
+const FORMAT_V2 = 2;
 const MAX_MS = 2 ** 48 - 1;
+// memcached's default item size is 1 MiB, key and header included; a larger entry would be
+// refused by the server (and count as an outage), so it is not cached at all.
+export const MAX_ENTRY_BYTES = 1_000_000;
+
+type DetailsJson = { ua: string | null; dv: string | null; ip: string | null; ls: number | null; ra: number | null; d: Record<string, unknown> };
+
+function detailsJson(details: StoredSessionDetails): Buffer {
+  const json: DetailsJson = {
+    ua: details.userAgent ?? null,
+    dv: details.device ?? null,
+    ip: details.ip ?? null,
+    ls: details.lastSeenAt ? details.lastSeenAt.getTime() : null,
+    ra: details.reauthenticatedAt ? details.reauthenticatedAt.getTime() : null,
+    d: details.data ?? {},
+  };
+  return Buffer.from(JSON.stringify(json), 'utf8');
+}
+
+const isText = (v: unknown): v is string | null => v === null || typeof v === 'string';
+const isTime = (v: unknown): v is number | null => v === null || (Number.isSafeInteger(v) && (v as number) >= 0);
+
+function parseDetails(text: string): StoredSessionDetails | null {
+  let json: DetailsJson;
+  try {
+    json = JSON.parse(text) as DetailsJson;
+  } catch {
+    return null;
+  }
+  if (json === null || typeof json !== 'object' || !isText(json.ua) || !isText(json.dv) || !isText(json.ip) || !isTime(json.ls) || !isTime(json.ra)) return null;
+  if (json.d === null || typeof json.d !== 'object' || Array.isArray(json.d)) return null;
+  return {
+    userAgent: json.ua,
+    device: json.dv,
+    ip: json.ip,
+    lastSeenAt: json.ls === null ? null : new Date(json.ls),
+    reauthenticatedAt: json.ra === null ? null : new Date(json.ra),
+    data: json.d,
+  };
+}
 
 /** The compact binary form of a session, or null when it cannot be encoded (then it is not cached). */
 export function encodeSession(session: StoredSession): Buffer | null {
@@ -28,6 +74,7 @@ export function encodeSession(session: StoredSession): Buffer | null {
   if (!Number.isInteger(expiresAt) || expiresAt < 0 || expiresAt > MAX_MS) return null;
   if (!Number.isInteger(createdAt) || createdAt < 0 || createdAt > MAX_MS) return null;
   if (hash.length > 255 || id.length > 255) return null;
+  if (session.details) return encodeWithDetails(session, id, userId, session.details);
 
   const out = Buffer.allocUnsafe(15 + hash.length + id.length + userId.length);
   out.writeUInt8(FORMAT_V1, 0);
@@ -41,21 +88,63 @@ export function encodeSession(session: StoredSession): Buffer | null {
   return out;
 }
 
+// Version 2: the fixed head of version 1, then the length-prefixed user id and details.
+function encodeWithDetails(session: StoredSession, id: Buffer, userId: Buffer, details: StoredSessionDetails): Buffer | null {
+  const hash = session.tokenHash;
+  let json: Buffer;
+  try {
+    json = detailsJson(details);
+  } catch {
+    return null;
+  }
+  const size = 21 + hash.length + id.length + userId.length + json.length;
+  if (userId.length > 0xffff || size > MAX_ENTRY_BYTES) return null;
+  const out = Buffer.allocUnsafe(size);
+  let at = out.writeUInt8(FORMAT_V2, 0);
+  at = out.writeUIntBE(session.expiresAt.getTime(), at, 6);
+  at = out.writeUIntBE(session.createdAt.getTime(), at, 6);
+  at = out.writeUInt8(hash.length, at);
+  at += hash.copy(out, at);
+  at = out.writeUInt8(id.length, at);
+  at += id.copy(out, at);
+  at = out.writeUInt16BE(userId.length, at);
+  at += userId.copy(out, at);
+  at = out.writeUInt32BE(json.length, at);
+  json.copy(out, at);
+  return out;
+}
+
 /** The session of `encodeSession`'s bytes, or null for anything else (another format, truncated). */
 export function decodeSession(value: Buffer): StoredSession | null {
-  if (value.length < 15 || value.readUInt8(0) !== FORMAT_V1) return null;
+  const version = value.length < 15 ? 0 : value.readUInt8(0);
+  if (version !== FORMAT_V1 && version !== FORMAT_V2) return null;
   const hashLength = value.readUInt8(13);
   if (value.length < 15 + hashLength) return null;
   const idLength = value.readUInt8(14 + hashLength);
   const idStart = 15 + hashLength;
   if (value.length < idStart + idLength || idLength === 0) return null;
-  return {
+  const session: StoredSession = {
     id: value.toString('utf8', idStart, idStart + idLength),
-    userId: value.toString('utf8', idStart + idLength),
+    userId: '',
     tokenHash: Buffer.from(value.subarray(14, 14 + hashLength)),
     expiresAt: new Date(value.readUIntBE(1, 6)),
     createdAt: new Date(value.readUIntBE(7, 6)),
   };
+  if (version === FORMAT_V1) {
+    session.userId = value.toString('utf8', idStart + idLength);
+    return session;
+  }
+  const userStart = idStart + idLength + 2;
+  if (value.length < userStart) return null;
+  const userLength = value.readUInt16BE(userStart - 2);
+  const jsonStart = userStart + userLength + 4;
+  // The lengths must account for every byte: a truncated or padded entry is not trusted.
+  if (value.length < jsonStart || value.length !== jsonStart + value.readUInt32BE(jsonStart - 4)) return null;
+  const details = parseDetails(value.toString('utf8', jsonStart));
+  if (!details) return null;
+  session.userId = value.toString('utf8', userStart, userStart + userLength);
+  session.details = details;
+  return session;
 }
 
 /**

@@ -67,7 +67,8 @@ const DELETE_BATCH = 256;
  * The shared cache tier on Memcached (memjs, binary protocol). Never the store of record: it
  * holds session rows by token hash and nothing else.
  *
- * - Keys: `keyPrefix` + base64url(tokenHash); values: `encodeSession`'s 87-odd bytes.
+ * - Keys: `keyPrefix` + base64url(tokenHash); values: `encodeSession`'s 87-odd bytes, plus the
+ *   JSON of the details where the session has them.
  * - `get` is a miss when memcached fails or is slow (a rate-limited warning), so an outage of
  *   the cache sends reads to the database instead of failing them.
  * - `delete` really deletes, and rejects when memcached cannot confirm it.

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import type { SharedSessionCache } from './shared-session-cache.interface.js';
-import type { NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
+import type { MergeDataResult, NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
 import { DEFAULT_SHARED_CACHE_TTL_MS } from '../store-defaults.js';
 import { errorMessage } from '../../core/utils.js';
 
@@ -34,10 +34,13 @@ export interface TieredSessionStoreOptions {
  *   the cache cannot, it rejects, keeps retrying in the background, and stops using the cache
  *   for those hashes meanwhile;
  * - a slid expiry rewrites the cached entry; a refused one drops it (it may be stale);
+ * - a change of a session's data or reauthentication time evicts it the way a revocation does
+ *   (and so it is read from the database until the cache's revocation marker expires);
  * - fills happen only from a database answer younger than `fillWindowMs`, and the cache
  *   itself refuses a fill of a hash revoked while it was under way.
  *
- * Listing, purging and creating pass through (a new session may prime the cache).
+ * Listing, purging and creating pass through (a new session may prime the cache). The details
+ * methods (touch, markReauthenticated, mergeData) exist only where the inner store has them.
  */
 export class TieredSessionStore implements SessionStore {
   private readonly logger = new Logger('TieredSessionStore');
@@ -66,6 +69,16 @@ export class TieredSessionStore implements SessionStore {
     this.fillWindowMs = fillWindowMs;
     this.evictionRetryMs = evictionRetryMs;
     this.clock = clock;
+    // Hidden by an own undefined where the inner store lacks them, so a check of the methods
+    // (the module's, at startup) sees what the store of record can do.
+    for (const method of ['touch', 'markReauthenticated', 'mergeData'] as const) {
+      if (typeof inner[method] !== 'function') Object.defineProperty(this, method, { value: undefined });
+    }
+  }
+
+  /** The inner store's startup check (its details table, where the options keep details). */
+  async ready(): Promise<void> {
+    await this.inner.ready?.();
   }
 
   async create(session: NewStoredSession): Promise<StoredSession> {
@@ -90,11 +103,12 @@ export class TieredSessionStore implements SessionStore {
     return stored;
   }
 
-  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date): Promise<boolean> {
+  async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date, seenAt?: Date): Promise<boolean> {
     const started = performance.now();
-    const extended = await this.inner.extendExpiry(session, expiresAt, ifBefore, now);
+    const extended = await this.inner.extendExpiry(session, expiresAt, ifBefore, now, seenAt);
     if (extended) {
-      await this.fill({ ...session, expiresAt }, started);
+      const details = session.details && seenAt ? { ...session.details, lastSeenAt: seenAt } : session.details;
+      await this.fill({ ...session, expiresAt, ...(details && { details }) }, started);
     } else if (!this.unevicted.has(session.tokenHash.toString('base64'))) {
       // Nothing written: the session is gone, expired, or another instance slid it first. Then
       // the cached copy (if that is where `session` came from) is stale; drop it. Best effort:
@@ -102,6 +116,29 @@ export class TieredSessionStore implements SessionStore {
       await this.cache.delete([session.tokenHash]).catch((error: unknown) => this.logger.debug(`cache delete failed: ${errorMessage(error)}`));
     }
     return extended;
+  }
+
+  // The cached entry keeps the lastSeenAt it had: a validation that finds it older than a step
+  // sends another touch, which the inner store's condition answers without a write. Rewriting
+  // the entry here would cost three cache round trips per step to save that one.
+  touch?(session: StoredSession, seenAt: Date, ifSeenBefore: Date): Promise<boolean> {
+    return this.inner.touch!(session, seenAt, ifSeenBefore);
+  }
+
+  // Evicted, not rewritten: a fill that read the old row could land after a rewrite and keep
+  // the old time until its TTL, while after an eviction the revocation marker makes it remove
+  // itself. Resolves only once the cache confirmed it, as a revocation does.
+  async markReauthenticated?(tokenHash: Buffer, now: Date): Promise<StoredSession | null> {
+    const marked = await this.inner.markReauthenticated!(tokenHash, now);
+    if (marked) await this.evict([tokenHash]);
+    return marked;
+  }
+
+  // As markReauthenticated; nothing was written (too large, no session) leaves the cache alone.
+  async mergeData?(tokenHash: Buffer, patch: Record<string, unknown>, maxBytes: number, now: Date): Promise<MergeDataResult> {
+    const merged = await this.inner.mergeData!(tokenHash, patch, maxBytes, now);
+    if (merged && 'data' in merged) await this.evict([tokenHash]);
+    return merged;
   }
 
   async replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null> {
