@@ -235,12 +235,17 @@ describe('npm run migration:run / migration:revert', () => {
   it('create and then drop the sessions table on an empty database', async () => {
     const up = await npm('migration:run');
     expect(up.stdout).toContain('Migration CreateSessionsTable1763856000000 has been executed successfully.');
+    expect(up.stdout).toContain('Migration CreateSessionDetails1763857000000 has been executed successfully.');
     expect(await hasTable()).toBe(true);
 
+    // The details table came last, so it goes first; then the sessions table.
+    const details = await npm('migration:revert');
+    expect(details.stdout).toContain('Migration CreateSessionDetails1763857000000 has been reverted successfully.');
+    expect(await hasTable()).toBe(true);
     const down = await npm('migration:revert');
     expect(down.stdout).toContain('Migration CreateSessionsTable1763856000000 has been reverted successfully.');
     expect(await hasTable()).toBe(false);
-  }, 120_000);
+  }, 180_000);
 
   it('says which variable is missing when DATABASE_URL is not set', async () => {
     const env = { ...process.env };

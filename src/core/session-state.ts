@@ -85,6 +85,14 @@ function checkPatch(patch: unknown): asserts patch is Record<string, unknown> {
   } catch (error) {
     throw new TypeError(`SessionService.updateSessionData: the patch must be JSON (${(error as Error).message}).`);
   }
+  // PostgreSQL's jsonb cannot hold it: refused here, not as a store failure (a 503).
+  if (holdsNul(patch)) throw new TypeError('SessionService.updateSessionData: session data cannot hold the NUL character (U+0000).');
+}
+
+function holdsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (value === null || typeof value !== 'object') return false;
+  return Object.entries(value).some(([key, item]) => key.includes('\0') || holdsNul(item));
 }
 
 function withoutRemovals(patch: Record<string, unknown>): Record<string, unknown> {
