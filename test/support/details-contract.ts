@@ -1,3 +1,4 @@
+import { expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { hashToken, type SessionStore, type StoredSession, type StoredSessionDetails } from '../../src/index.js';
 

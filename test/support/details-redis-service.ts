@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { generateToken, hashToken, RedisSessionStore, SessionDataTooLargeException, type SessionModuleOptions } from '../../src/index.js';

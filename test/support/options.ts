@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { SessionOptionsError } from '../../src/core/session.exceptions.js';
 import { resolveSessionOptions } from '../../src/options/resolve-options.js';
 import type { SessionModuleOptions } from '../../src/options/session-module.options.js';
