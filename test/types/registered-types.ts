@@ -11,11 +11,16 @@ interface Account {
 interface AccountContext {
   plan: 'free' | 'pro';
 }
+interface SessionState {
+  orgId: string;
+  mfa: boolean;
+}
 
 declare module 'nestjs-sessions' {
   interface SessionTypes {
     user: Account;
     context: AccountContext;
+    data: SessionState;
   }
 }
 
@@ -45,12 +50,24 @@ export class Greeter {
     const missing: number = user?.email;
     return `${user?.email ?? 'nobody'} on ${plan ?? 'no'} plan ${String(missing)}`;
   }
+
+  async switchOrg(token: string): Promise<string | undefined> {
+    // The patch and the result are the registered data: a key at a time, null to remove one.
+    const data = await this.sessions.updateSessionData(token, { orgId: 'acme', mfa: null });
+    // @ts-expect-error mfa is a boolean, not a string
+    await this.sessions.updateSessionData(token, { mfa: 'yes' });
+    // @ts-expect-error no such key in the registered data
+    await this.sessions.updateSessionData(token, { cart: [] });
+    return data?.orgId;
+  }
 }
 
 @Controller('me')
 export class MeController {
   @Get()
-  me(@CurrentUser() user: Account, @CurrentSession() session: ValidatedSession): { email: string; plan: string | undefined } {
-    return { email: user.email, plan: session.context?.plan };
+  me(@CurrentUser() user: Account, @CurrentSession() session: ValidatedSession): { email: string; plan: string | undefined; org: string | undefined } {
+    // @ts-expect-error the data is read-only: changed through updateSessionData
+    session.data.orgId = 'other';
+    return { email: user.email, plan: session.context?.plan, org: session.data.orgId };
   }
 }
