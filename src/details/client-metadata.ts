@@ -6,6 +6,8 @@ import type { ResolvedDetailsOptions } from './details.options.js';
 
 /** A User-Agent is kept to this many characters: enough for any real browser, bounded for a forged one. */
 export const MAX_USER_AGENT_LENGTH = 512;
+/** A device label, the same: "Chrome on macOS" is 15; a forged agent can name anything. */
+export const MAX_DEVICE_LENGTH = 100;
 
 type Bowser = { parse(ua: string): { browser: { name?: string }; os: { name?: string } } };
 
@@ -21,12 +23,17 @@ function hextets(ip: string): string[] | null {
   return [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
 }
 
+/** An IPv4 address as a dual-stack socket reports it (`::ffff:203.0.113.7`) written as IPv4. */
+function unmapped(ip: string): string {
+  return IPV4_MAPPED.exec(ip)?.[1] ?? ip;
+}
+
 /**
  * The network of an address, for `metadata.ip: 'truncated'`: IPv4 to its /24 (`203.0.113.0`),
  * IPv6 to its /48 (`2001:db8:85a3::`). Null for something that is not an address.
  */
 export function truncateIp(ip: string): string | null {
-  const mapped = IPV4_MAPPED.exec(ip)?.[1] ?? ip;
+  const mapped = unmapped(ip);
   if (isIPv4(mapped)) return mapped.replace(/\.\d+$/, '.0');
   const parts = hextets(ip);
   if (!parts) return null;
@@ -61,7 +68,7 @@ export class ClientMetadata {
     return {
       userAgent: options?.userAgent && agent ? agent.slice(0, MAX_USER_AGENT_LENGTH) : null,
       device: options?.device && agent ? this.deviceLabel(agent) : null,
-      ip: !options?.ip || !address ? null : options.ip === 'full' ? address : truncateIp(address),
+      ip: !options?.ip || !address ? null : options.ip === 'full' ? unmapped(address) : truncateIp(address),
     };
   }
 
@@ -69,7 +76,8 @@ export class ClientMetadata {
   deviceLabel(userAgent: string): string | null {
     if (!this.bowser) return null;
     const { browser, os } = this.bowser.parse(userAgent.slice(0, MAX_USER_AGENT_LENGTH));
-    if (browser.name && os.name) return `${browser.name} on ${os.name}`;
-    return browser.name ?? os.name ?? null;
+    // bowser gives '' for what it cannot name (curl, a bot): no label then.
+    const label = browser.name && os.name ? `${browser.name} on ${os.name}` : browser.name || os.name || null;
+    return label && label.slice(0, MAX_DEVICE_LENGTH);
   }
 }

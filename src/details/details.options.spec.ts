@@ -1,6 +1,6 @@
 import { refusal as fails } from '../../test/support/options.js';
 import { resolveSessionOptions } from '../options/resolve-options.js';
-import { ClientMetadata, MAX_USER_AGENT_LENGTH, truncateIp } from './client-metadata.js';
+import { ClientMetadata, MAX_DEVICE_LENGTH, MAX_USER_AGENT_LENGTH, truncateIp } from './client-metadata.js';
 
 const resolveUser = async (id: string) => ({ id });
 const CHROME_MAC = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
@@ -73,6 +73,16 @@ describe('ClientMetadata', () => {
     expect(truncated.record({ userAgent: SAFARI_IPHONE }).device).toBe('Safari on iOS');
     const full = new ClientMetadata({ userAgent: false, device: false, ip: 'full', lastSeen: null });
     expect(full.record({ ip: '2001:db8::1' }).ip).toBe('2001:db8::1');
+    // As a dual-stack listener reports an IPv4 client.
+    expect(full.record({ ip: '::ffff:203.0.113.42' }).ip).toBe('203.0.113.42');
+  });
+
+  it('gives no label for an agent bowser cannot name, and bounds a forged one', async () => {
+    const metadata = new ClientMetadata({ userAgent: false, device: true, ip: null, lastSeen: null });
+    await metadata.ready();
+    expect(metadata.record({ userAgent: 'curl/8.5.0' }).device).toBeNull();
+    const forged = metadata.record({ userAgent: `Mozilla/5.0 (Windows NT 10.0) Chrome/1 ${'Z'.repeat(400)}` }).device;
+    expect(forged === null || forged.length <= MAX_DEVICE_LENGTH).toBe(true);
   });
 
   it('bounds the user agent a forged client sends', () => {
