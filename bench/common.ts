@@ -29,6 +29,9 @@ export const VARIANTS = {
   // Informational (full runs, or --only): b with tokenType 'jwt' (HS256), and with encryption (a JWE).
   bj: 'SessionGuard, cache on, JWT (HS256)',
   bx: 'SessionGuard, cache on, JWE (HS256 + A256GCM)',
+  // Informational: b and c with every session detail on (metadata with lastSeen, reauthentication, data).
+  bm: 'SessionGuard, cache on, details on',
+  cm: 'SessionGuard, cache off, details on',
 } as const;
 export type Variant = keyof typeof VARIANTS;
 
@@ -47,6 +50,8 @@ export const SERVER_FILE: Record<Variant, string> = {
   g0: 'server-floor.ts',
   bj: 'server-nest.ts',
   bx: 'server-nest.ts',
+  bm: 'server-nest.ts',
+  cm: 'server-nest.ts',
 };
 
 /** Every pg pool in the benchmark (TypeORM's, connect-pg-simple's, the floor's): pg's default. */

@@ -41,7 +41,7 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { createSessionsMigration } from '../src/index.js';
+import { createSessionDetailsMigration, createSessionsMigration } from '../src/index.js';
 import { generateToken } from '../src/tokens/opaque-token.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
 import { type ChildMessage, POOL_SIZE, SERVER_FILE, type Variant, VARIANTS } from './common.js';
@@ -52,7 +52,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const USERS = 1_000;
 const CORE: Variant[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
-const INFORMATIONAL: Variant[] = ['e0', 'c2', 'd0', 'g0', 'bj', 'bx'];
+const INFORMATIONAL: Variant[] = ['e0', 'c2', 'd0', 'g0', 'bj', 'bx', 'bm', 'cm'];
 const require = createRequire(import.meta.url);
 
 // ---- arguments --------------------------------------------------------------------------------
@@ -229,6 +229,8 @@ class CreateBenchUsers1700000000000 implements MigrationInterface {
   }
 }
 class CreateSessionsTable1763856000000 extends createSessionsMigration({ usersTable: 'users' }) {}
+// Created for the details variants (bm, cm); the others never read it.
+class CreateSessionDetails1763857000000 extends createSessionDetailsMigration() {}
 
 interface BenchUser {
   id: string;
@@ -236,7 +238,7 @@ interface BenchUser {
 }
 
 async function setUpDatabase(url: string): Promise<{ users: BenchUser[]; pgVersion: string }> {
-  const dataSource = new DataSource({ type: 'postgres', url, migrations: [CreateBenchUsers1700000000000, CreateSessionsTable1763856000000] });
+  const dataSource = new DataSource({ type: 'postgres', url, migrations: [CreateBenchUsers1700000000000, CreateSessionsTable1763856000000, CreateSessionDetails1763857000000] });
   await dataSource.initialize();
   try {
     await dataSource.runMigrations();
@@ -277,7 +279,8 @@ async function startServer(variant: Variant, env: Record<string, string>, profil
 async function post(port: number, path: string, body: unknown): Promise<Response> {
   const response = await fetch(`http://127.0.0.1:${port}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    // A browser's User-Agent, so the details variants record (and parse) what a real login gives.
+    headers: { 'content-type': 'application/json', 'user-agent': 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' },
     body: JSON.stringify(body),
   });
   if (!response.ok) throw new Error(`POST ${path} on ${port}: ${response.status} ${await response.text()}`);
@@ -304,6 +307,8 @@ async function logIn(server: Server, users: BenchUser[], connections: number, da
     case 'b':
     case 'bj':
     case 'bx':
+    case 'bm':
+    case 'cm':
     case 'c':
     case 'c2':
     case 'e':
@@ -591,6 +596,10 @@ async function main(): Promise<void> {
     ['bj/b (JWT vs opaque token, cache on)', ratio('bj', 'b')],
     ['bx/b (JWE vs opaque token, cache on)', ratio('bx', 'b')],
     ['bj/d (JWT, cache on, vs express-session + pg)', ratio('bj', 'd')],
+    ['bm/b (details on vs off, cache hit)', ratio('bm', 'b')],
+    ['cm/c (details on vs off, cache miss)', ratio('cm', 'c')],
+    ['bm/a (details on, cache hit, vs no auth)', ratio('bm', 'a')],
+    ['cm/g (details on, cache off, vs the floor)', ratio('cm', 'g')],
   ].filter(([, n]) => Number.isFinite(n)) as [string, number][];
   if (extraRatios.length) {
     out.push('');

@@ -48,7 +48,7 @@ import { CurrentUser, SessionGuard, SessionModule, type SessionModuleOptions, Se
 import { type BenchUser, failChild, FLOOR_SQL, POOL_SIZE, requireEnv, serveChild, USER_SQL } from './common.js';
 
 const variant = requireEnv('BENCH_VARIANT');
-const GUARDED = ['b', 'c', 'c2', 'e', 'e0', 'bj', 'bx'];
+const GUARDED = ['b', 'c', 'c2', 'e', 'e0', 'bj', 'bx', 'bm', 'cm'];
 const BENCH_JWT_SECRET = 'benchmark jwt secret, 32 bytes or more, not a real one';
 const EXPRESS_SESSION = ['d', 'f'];
 if (![...GUARDED, ...EXPRESS_SESSION, 'a', 'g'].includes(variant)) failChild(new Error(`server-nest: unknown variant ${variant}`));
@@ -94,8 +94,9 @@ class GuardedController {
 
   @Post('login')
   @HttpCode(200)
-  async login(@Body() body: { userId: string }): Promise<{ token: string }> {
-    const { token } = await this.sessions.createSession({ userId: body.userId });
+  async login(@Req() req: Request, @Body() body: { userId: string }): Promise<{ token: string }> {
+    // The client as a login meets it: what the details variants record, ignored by the others.
+    const { token } = await this.sessions.createSession({ userId: body.userId, userAgent: req.headers['user-agent'] ?? '', ip: req.ip });
     return { token };
   }
 }
@@ -145,7 +146,10 @@ function sessionOptions(dataSource: DataSource): SessionModuleOptions<BenchUser>
   const redis = variant === 'e' || variant === 'e0';
   return {
     ...(variant === 'c2' ? { resolveUser: (id: string) => findUser(dataSource, id) } : { userEntity: UserEntity }),
-    cache: variant === 'c' || variant === 'c2' || variant === 'e0' ? false : undefined,
+    cache: variant === 'c' || variant === 'c2' || variant === 'e0' || variant === 'cm' ? false : undefined,
+    ...(variant === 'bm' || variant === 'cm'
+      ? { metadata: { userAgent: true, device: true, ip: 'full' as const, lastSeen: true }, reauthentication: true, data: true }
+      : {}),
     cookie: { secure: false },
     broadcast: false,
     cleanup: false,
