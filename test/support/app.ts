@@ -81,7 +81,14 @@ export async function createSessionTestApp(
     ],
   }).compile();
   const app = await moduleRef.init();
+  // resolveUser above reads through it.
   dataSource = app.get<DataSource>(getDataSourceToken());
+  return testAppOf(app, recorder);
+}
+
+/** What the tests use of an app with TypeORM and SessionModule: its service, store (counted), DataSource and users. */
+export function testAppOf(app: INestApplicationContext, recorder: QueryRecorder): SessionTestApp {
+  const dataSource = app.get<DataSource>(getDataSourceToken());
   const store = app.get<SessionStore>(SessionStore);
   const storeCalls = countCalls(store);
   recorder.clear();

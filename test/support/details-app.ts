@@ -1,11 +1,10 @@
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { CreateSessionDetails1765000000000, SessionModule, type SessionModuleOptions, SessionService, SessionStore } from '../../src/index.js';
-import { countCalls, CreateSessionsTable1763856000000, CreateTestUsers1700000000000, type SessionTestApp, type TestUser } from './app.js';
+import { CreateSessionDetails1765000000000, SessionModule, type SessionModuleOptions } from '../../src/index.js';
+import { CreateSessionsTable1763856000000, CreateTestUsers1700000000000, type SessionTestApp, testAppOf, type TestUser } from './app.js';
 import { QueryRecorder } from './query-recorder.js';
 
-let userSeq = 0;
 
 /**
  * `createSessionTestApp` with the details migration too (the library's exported class, after
@@ -53,26 +52,5 @@ export async function createDetailsTestApp(
     throw error;
   });
   dataSource = app.get<DataSource>(getDataSourceToken());
-  const store = app.get<SessionStore>(SessionStore);
-  const storeCalls = countCalls(store);
-  recorder.clear();
-  return {
-    app,
-    sessions: app.get<SessionService<TestUser>>(SessionService),
-    dataSource,
-    recorder,
-    store,
-    storeCalls,
-    createUser: async (email = `details${++userSeq}-${Date.now()}@example.test`) => {
-      const [row] = await dataSource.query('INSERT INTO users (email) VALUES ($1) RETURNING id', [email]);
-      return row.id as string;
-    },
-    disableUser: async (id) => {
-      await dataSource.query('UPDATE users SET disabled = true WHERE id = $1', [id]);
-    },
-    deleteUser: async (id) => {
-      await dataSource.query('DELETE FROM users WHERE id = $1', [id]);
-    },
-    close: () => app.close(),
-  };
+  return testAppOf(app, recorder);
 }
