@@ -357,6 +357,8 @@ describe.each([
     const second = (await request(f.url).post('/refresh').send({ refreshToken: first.refreshToken })).body;
     expect((await me(f, second.token)).status).toBe(200);
 
+    // Past the grace in which a retry gets the same pair (twice storeTimeout, 10 s by default).
+    clock.advance(10_001);
     const replay = await request(f.url).post('/refresh').send({ refreshToken: first.refreshToken });
     expect(replay.status).toBe(401);
     expect(replay.body).toEqual({ statusCode: 401, message: 'Unauthorized' });
@@ -365,6 +367,19 @@ describe.each([
     expect(f.events.reused).toContainEqual({ userId, sessionId: first.session.id, revoked: expect.objectContaining({ id: first.session.id }) });
     // The user's other login is not part of that family.
     expect((await me(f, other.token)).status).toBe(200);
+  });
+
+  it('gives a retried refresh the same pair within its grace, without a theft alarm', async () => {
+    const userId = await f.createUser();
+    const first = await f.login(userId);
+    const reused = f.events.reused.length;
+    const answer = (await request(f.url).post('/refresh').send({ refreshToken: first.refreshToken }).expect(200)).body;
+    clock.advance(9_000);
+    const retry = (await request(f.url).post('/refresh').send({ refreshToken: first.refreshToken }).expect(200)).body;
+    expect(retry).toEqual(answer);
+    expect(f.events.reused).toHaveLength(reused);
+    expect((await me(f, answer.token)).status).toBe(200);
+    expect((await me(f, first.token)).status).toBe(401);
   });
 
   it('refuses a forged refresh token without revoking anything', async () => {

@@ -60,6 +60,13 @@ export class LocalSessionCache<TUser = unknown> {
     this.lru.delete(key);
   }
 
+  /** The keys of the entries that `match`: a scan, for the rare revocation by user. */
+  keysWhere(match: (entry: CachedSession<TUser>) => boolean): string[] {
+    const keys: string[] = [];
+    for (const [key, entry] of this.lru.entries()) if (match(entry)) keys.push(key);
+    return keys;
+  }
+
   clear(): void {
     this.lru.clear();
   }

@@ -19,6 +19,11 @@ export class LocalSessions {
   readonly cache: LocalSessionCache | null;
   /** Set once by the service: connections are checked again whenever their token's entry drops. */
   connections: SessionConnections | null = null;
+  /**
+   * True while the invalidation channel is down: a revocation elsewhere would not be heard, so
+   * the cache neither serves nor keeps sessions (every request reads the store) until it is back.
+   */
+  paused = false;
   // One validation in flight per token: a burst of requests with one token costs one lookup and
   // at most one expiry write. Revocation drops the entry, so nothing that starts after a logout
   // returns can join a lookup that started before it, and a lookup whose entry was dropped
@@ -34,6 +39,11 @@ export class LocalSessions {
     this.inflight.delete(key);
     this.cache?.delete(key);
     this.connections?.evicted(key);
+  }
+
+  /** The token hashes (base64) of the cached sessions of a user whose ids `select` accepts. */
+  keysOf(userId: string, select: (sessionId: string) => boolean = () => true): string[] {
+    return this.cache ? this.cache.keysWhere((entry) => entry.userId === userId && select(entry.id)) : [];
   }
 
   /** Forgets everything (when evictions may have been missed). */

@@ -60,7 +60,7 @@ export class SessionAuthenticator {
 
     // A hit costs no I/O, unless the expiry is due to slide: then it goes the way of a miss,
     // which writes the expiry and re-reads the user, once per updateAge.
-    const cached = fresh ? undefined : this.local.cache?.get(key, now);
+    const cached = fresh || this.local.paused ? undefined : this.local.cache?.get(key, now);
     if (cached && !slide(this.rules, cached, now).due) {
       this.telemetry.validated('hit');
       const { id, userId, permissions, context } = cached;
@@ -90,7 +90,8 @@ export class SessionAuthenticator {
     if (pending) return pending;
     const current: Promise<Lookup> = this.lookup(token, Buffer.from(key, 'base64'))
       .then((result) => {
-        if ('validation' in result && inflight.get(key) === current) {
+        // Not while the channel is down: an eviction of this entry could not be heard.
+        if ('validation' in result && inflight.get(key) === current && !this.local.paused) {
           const { session, user } = result.validation;
           const expiresAt = session.expires.getTime();
           const createdAt = session.createdAt.getTime();

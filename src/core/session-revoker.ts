@@ -49,6 +49,12 @@ export class SessionRevoker {
         for (const hash of tokenHashes) this.local.drop(hash.toString('base64'));
       },
       reset: () => this.local.clear(),
+      paused: () => {
+        this.local.paused = true;
+      },
+      resumed: () => {
+        this.local.paused = false;
+      },
     };
     this.listening = this.bus.start(listener).catch((error: unknown) => {
       this.listening = null;
@@ -66,17 +72,21 @@ export class SessionRevoker {
     this.tokens.requireAgent(client, 'revokeSession');
     const unwrapped = await this.tokens.unwrap(presented, client, { now: 0, ignoreExpiry: true });
     if ('refused' in unwrapped) return false;
-    const removed = await this.calls.run('deleteByTokenHash', () => this.store.deleteByTokenHash(hashToken(unwrapped.token)));
+    const tokenHash = hashToken(unwrapped.token);
+    // Evicted whatever the store says: a retried logout of a session already gone still reaches
+    // a cache that kept it.
+    const removed = await this.ending('deleteByTokenHash', [tokenHash], () => this.store.deleteByTokenHash(tokenHash), (s) => (s ? [s] : []));
     if (!removed) return false;
-    await this.revoked([removed], 'logout');
+    this.announce([removed], 'logout');
     return true;
   }
 
   /** Ends every session of a user but `keptSessionId` (when given); returns how many ended. */
   async revokeUserSessions(userId: UserId, keptSessionId?: string): Promise<number> {
     const id = normalizeUserId(userId);
-    const removed = await this.calls.run('deleteByUser', () => this.store.deleteByUser(id, keptSessionId));
-    await this.revoked(removed);
+    const known = this.cachedOf(id, (sessionId) => sessionId !== keptSessionId);
+    const removed = await this.ending('deleteByUser', known, () => this.store.deleteByUser(id, keptSessionId), (s) => s);
+    this.announce(removed);
     this.telemetry.emit(SessionEvents.AllRevoked, keptSessionId === undefined ? { userId: id, count: removed.length } : { userId: id, count: removed.length, keptSessionId });
     return removed.length;
   }
@@ -84,23 +94,52 @@ export class SessionRevoker {
   /** Ends one session of a user, by id; false when it is not one of that user's sessions. */
   async revokeUserSession(userId: UserId, sessionId: string): Promise<boolean> {
     if (!isSessionId(sessionId)) return false;
-    const removed = await this.calls.run('deleteById', () => this.store.deleteById(normalizeUserId(userId), sessionId));
+    const id = normalizeUserId(userId);
+    const removed = await this.ending('deleteById', this.cachedOf(id, (cached) => cached === sessionId), () => this.store.deleteById(id, sessionId), (s) => (s ? [s] : []));
     if (!removed) return false;
-    await this.revoked([removed], 'revoked');
+    this.announce([removed], 'revoked');
     return true;
+  }
+
+  /**
+   * Runs a store call that ends sessions so that no answer of the store can leave one alive in
+   * a cache: the `known` hashes are evicted here and everywhere before it, and what it ended is
+   * evicted as soon as it settles, also when that is after storeTimeout gave up on it (the
+   * DELETE may still commit) or when it failed.
+   */
+  async ending<T>(operation: string, known: Buffer[], work: () => Promise<T>, ended: (result: T) => StoredSession[], bounded = true): Promise<T> {
+    const pending = Promise.resolve().then(work);
+    let answered = false;
+    pending.then(
+      (result) => (answered ? undefined : this.evict([...known, ...ended(result).map((s) => s.tokenHash)])),
+      () => (answered ? undefined : this.evict(known)),
+    );
+    await this.evict(known);
+    // Unbounded for a caller that bounds its own wait (a refresh, whose late answer a retry takes).
+    const result = bounded ? await this.calls.run(operation, () => pending) : await pending;
+    answered = true;
+    await this.evict(ended(result).map((s) => s.tokenHash));
+    return result;
+  }
+
+  // The hashes of what this instance caches of a user (or one session): evicted before the
+  // store is asked, since the store gives the rest only once it answers.
+  private cachedOf(userId: string, select?: (sessionId: string) => boolean): Buffer[] {
+    return this.local.keysOf(userId, select).map((key) => Buffer.from(key, 'base64'));
   }
 
   /** Sessions the store no longer holds: counted, evicted everywhere, and announced with `reason`. */
   async revoked(removed: StoredSession[], reason?: RevokeReason): Promise<void> {
     if (removed.length === 0) return;
-    this.telemetry.revoked(removed.length);
     await this.evict(removed.map((s) => s.tokenHash));
-    if (reason) for (const session of removed) this.telemetry.emit(SessionEvents.Revoked, { session: toSession(session), reason });
+    this.announce(removed, reason);
   }
 
-  /** Drops the cached session of a token hash on this instance only (the store never had it). */
-  evictHere(tokenHash: Buffer): void {
-    this.local.drop(tokenHash.toString('base64'));
+  // Counted and, with a reason, emitted; their eviction is the caller's.
+  private announce(removed: StoredSession[], reason?: RevokeReason): void {
+    if (removed.length === 0) return;
+    this.telemetry.revoked(removed.length);
+    if (reason) for (const session of removed) this.telemetry.emit(SessionEvents.Revoked, { session: toSession(session), reason });
   }
 
   /**
@@ -112,7 +151,8 @@ export class SessionRevoker {
     if (tokenHashes.length === 0) return;
     for (const hash of tokenHashes) this.local.drop(hash.toString('base64'));
     try {
-      await this.bus.publish(tokenHashes);
+      // Bounded like the store: a logout waits for its broadcast, never for a hung channel.
+      await this.calls.run('publish', () => this.bus.publish(tokenHashes));
     } catch (error) {
       this.logger.error(`revocation of ${tokenHashes.length} session(s) not broadcast: ${errorMessage(error)}`);
     }

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import type { SessionStore, StoredSession } from '../stores/session-store.interface.js';
 import { SessionEvents } from '../telemetry/session.events.js';
 import type { SessionTelemetry } from '../telemetry/session.telemetry.js';
 import { hashToken, tokenIssuedAt } from '../tokens/opaque-token.js';
+import type { RefreshClaim } from '../tokens/refresh-token.js';
 import type { SessionTokens } from '../tokens/session-tokens.js';
 import { type LifetimeRules, refreshedExpiry, sessionEnd } from './lifetime.js';
 import type { Validation } from './local-sessions.js';
@@ -17,12 +19,18 @@ import type { StoreCalls } from './store-calls.js';
 // enough for the requests a browser sent before it saw the new cookie.
 const ROTATION_GRACE_MS = 30_000;
 
+
 /** What rotation needs of the options. */
 export interface RotationOptions {
   /** `rotationPolicy.interval`: rotate a cookie token once it is this old; null for never. */
   interval: number | null;
   onPrivilegeChange: boolean;
   clock: () => number;
+  /**
+   * How long a refresh token already traded here gets the same pair again (twice storeTimeout:
+   * past a first attempt that timed out, and the client's retry after its 503 or a lost answer).
+   */
+  refreshGrace: number;
 }
 
 /** Gives live sessions new tokens: by hand, on schedule, on a privilege change, and on refresh. */
@@ -30,6 +38,8 @@ export class SessionRotator {
   private readonly logger = new Logger('SessionService');
   // Tokens rotated on schedule here, to their successors (see ROTATION_GRACE_MS).
   private readonly successors = new LRUCache<string, string>({ max: 10_000, ttl: ROTATION_GRACE_MS });
+  // Refreshes made here, by the refresh token's SHA-256 (see RotationOptions.refreshGrace), on the service's clock.
+  private readonly refreshing: LRUCache<string, Promise<IssuedSession | null>>;
 
   constructor(
     private readonly store: SessionStore,
@@ -40,7 +50,9 @@ export class SessionRotator {
     private readonly revoker: SessionRevoker,
     private readonly rules: LifetimeRules,
     private readonly options: RotationOptions,
-  ) {}
+  ) {
+    this.refreshing = new LRUCache({ max: 10_000, ttl: options.refreshGrace, perf: { now: options.clock } });
+  }
 
   /** The token a token rotated on schedule here was replaced by, while its grace lasts. */
   successorOf(key: string): string | undefined {
@@ -90,19 +102,36 @@ export class SessionRotator {
     const claim = this.tokens.readRefresh(refreshToken, client);
     if (!claim) return this.telemetry.refuse('invalid_refresh');
     if (now >= claim.expires) return this.telemetry.refuse('expired');
+    // A retry of a refresh this instance is making or just made (its answer was a 503, or lost
+    // on the way) gets the same pair, not a theft alarm: the first attempt goes on in the
+    // background after storeTimeout and its swap may still commit.
+    const key = createHash('sha256').update(String(refreshToken)).digest('base64');
+    let attempt = this.refreshing.get(key);
+    if (!attempt) {
+      attempt = this.swap(claim, now, client);
+      this.refreshing.set(key, attempt);
+      // A failed attempt changed nothing a retry must honour.
+      attempt.catch(() => this.refreshing.get(key) === attempt && this.refreshing.delete(key));
+    }
+    const issued = await this.calls.run('refresh', () => attempt);
+    return issued ?? this.telemetry.refuse('refresh_reused');
+  }
+
+  // The refresh itself, its store calls unbounded: the caller bounds its wait, and a late
+  // answer still counts for a retry.
+  private async swap(claim: RefreshClaim, now: number, client: SessionClientInfo | undefined): Promise<IssuedSession | null> {
     const next = this.tokens.mint(now, client?.userAgent);
-    const stored = await this.calls.run('replaceTokenHash', () => this.store.replaceTokenHash(claim.tokenHash, hashToken(next), new Date(now)));
+    const stored = await this.revoker.ending('replaceTokenHash', [claim.tokenHash], () => this.store.replaceTokenHash(claim.tokenHash, hashToken(next), new Date(now)), () => [], false);
     if (!stored || stored.id !== claim.sessionId) {
       // Ours (the MAC holds) yet no longer current: it was used before, by its owner or a thief.
-      const revoked = await this.calls.run('deleteById', () => this.store.deleteById(claim.userId, claim.sessionId));
+      const revoked = await this.store.deleteById(claim.userId, claim.sessionId);
       if (revoked) await this.revoker.revoked([revoked], 'refresh_reused');
       this.logger.warn(`refresh token of session ${claim.sessionId} (user ${claim.userId}) used twice; ${revoked ? 'session revoked' : 'session already ended'}`);
       this.telemetry.emit(SessionEvents.RefreshReused, { userId: claim.userId, sessionId: claim.sessionId, revoked: revoked && toSession(revoked) });
-      return this.telemetry.refuse('refresh_reused');
+      return null;
     }
-    await this.revoker.evict([claim.tokenHash]);
     const window = refreshedExpiry(this.rules, { expiresAt: stored.expiresAt.getTime(), createdAt: stored.createdAt.getTime() }, now);
-    const slid = window !== null && (await this.calls.run('extendExpiry', () => this.store.extendExpiry(stored, new Date(window), new Date(window), new Date(now))));
+    const slid = window !== null && (await this.store.extendExpiry(stored, new Date(window), new Date(window), new Date(now)));
     const current = slid ? { ...stored, expiresAt: new Date(window) } : stored;
     this.telemetry.emit(SessionEvents.Rotated, { session: toSession(current) });
     return this.issuer.issue(current, next, now, client?.userAgent);
@@ -111,12 +140,9 @@ export class SessionRotator {
   private async rotate(token: string, now: number, userAgent: string | null | undefined): Promise<IssuedSession | null> {
     const next = this.tokens.mint(now, userAgent);
     const oldHash = hashToken(token);
-    const stored: StoredSession | null = await this.calls.run('replaceTokenHash', () => this.store.replaceTokenHash(oldHash, hashToken(next), new Date(now)));
-    if (!stored) {
-      this.revoker.evictHere(oldHash);
-      return null;
-    }
-    await this.revoker.evict([oldHash]);
+    // The old token dies in every cache whatever the store answers, late or not at all.
+    const stored: StoredSession | null = await this.revoker.ending('replaceTokenHash', [oldHash], () => this.store.replaceTokenHash(oldHash, hashToken(next), new Date(now)), () => []);
+    if (!stored) return null;
     if (now >= sessionEnd(this.rules, { expiresAt: stored.expiresAt.getTime(), createdAt: stored.createdAt.getTime() })) return null;
     this.telemetry.emit(SessionEvents.Rotated, { session: toSession(stored) });
     return this.issuer.issue(stored, next, now, userAgent);

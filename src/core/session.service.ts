@@ -79,7 +79,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
         })
       : null;
     this.issuer = new SessionIssuer(store, this.calls, telemetry, tokens, this.revoker, rules, options.maxSessionsPerUser, clock, details);
-    this.rotator = new SessionRotator(store, this.calls, telemetry, tokens, this.issuer, this.revoker, rules, { ...options.rotationPolicy, clock });
+    this.rotator = new SessionRotator(store, this.calls, telemetry, tokens, this.issuer, this.revoker, rules, { ...options.rotationPolicy, clock, refreshGrace: 2 * options.storeTimeout });
     const lastSeen = new LastSeen(store, this.calls, options.metadata?.lastSeen ?? null);
     this.authenticator = new SessionAuthenticator(store, this.calls, telemetry, tokens, local, this.rotator, rules, options, resolveUser, lastSeen);
     this.state = new SessionState(store, this.calls, tokens, this.revoker, options);

@@ -233,6 +233,7 @@ export abstract class ReconnectingInvalidationBus implements SessionInvalidation
     void subscription.close().catch(() => undefined);
     if (this.closing) return;
     this.logger.warn(`Lost the invalidation subscription to ${this.describeTarget()} (${error.message}); clearing the session cache and reconnecting.`);
+    this.tellListener('paused');
     this.resetListener();
     this.failedAttempts = 0;
     this.scheduleReconnect();
@@ -247,8 +248,9 @@ export abstract class ReconnectingInvalidationBus implements SessionInvalidation
         () => {
           this.logger.log(`Invalidation subscription to ${this.describeTarget()} is back after ${this.failedAttempts} attempt(s); clearing the session cache once more.`);
           this.failedAttempts = 0;
-          // Anything revoked between the drop and now was missed.
+          // Anything revoked between the drop and now was missed; only then may the cache serve again.
           this.resetListener();
+          this.tellListener('resumed');
         },
         (error: unknown) => {
           if (this.closing) return;
@@ -272,6 +274,14 @@ export abstract class ReconnectingInvalidationBus implements SessionInvalidation
       this.listener.evict(message.tokenHashes);
     } catch (error) {
       this.logger.error(`The invalidation listener failed to evict: ${errorMessage(error)}`);
+    }
+  }
+
+  private tellListener(event: 'paused' | 'resumed'): void {
+    try {
+      this.listener?.[event]?.();
+    } catch (error) {
+      this.logger.error(`The invalidation listener failed on ${event}: ${errorMessage(error)}`);
     }
   }
 

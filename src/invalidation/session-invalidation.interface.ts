@@ -4,6 +4,14 @@ export interface InvalidationListener {
   evict(tokenHashes: Buffer[]): void;
   /** The channel was lost or is back after a gap: evictions may have been missed, so drop everything. */
   reset(): void;
+  /**
+   * The channel is down (lost, or reconnected but not yet confirmed): evictions sent now would
+   * not be heard, so the cache must not serve or keep sessions until `resumed`. Optional for a
+   * bus of your own; the built-in buses call both.
+   */
+  paused?(): void;
+  /** The channel is confirmed again (after a `reset`): the cache may serve once more. */
+  resumed?(): void;
 }
 
 /**
