@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import { SessionPurger } from '../cleanup/session-purger.js';
 import { SessionInvalidationBus } from '../invalidation/session-invalidation.interface.js';
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
@@ -20,6 +20,7 @@ import { SessionRotator } from './session-rotator.js';
 import { isSessionId } from './session-values.js';
 import { hashTokenBase64 } from '../tokens/opaque-token.js';
 import { StoreCalls } from './store-calls.js';
+import { scrapedCount } from './live-count.js';
 import { SessionState } from './session-state.js';
 import { ClientMetadata } from '../details/client-metadata.js';
 import { LastSeen } from '../details/last-seen.js';
@@ -37,6 +38,7 @@ export type { CreateSessionInput } from './session-issuer.js';
  */
 @Injectable()
 export class SessionService<TUser = SessionUser> implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('SessionService');
   private readonly tokens: SessionTokens;
   private readonly calls: StoreCalls;
   private readonly issuer: SessionIssuer;
@@ -101,7 +103,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
     await this.tokens.ready();
     await this.metadata.ready();
     const count = this.store.countSessions?.bind(this.store);
-    if (count) this.telemetry.countLiveWith(async () => (await count(new Date(this.options.clock()))).live);
+    if (count) this.telemetry.countLiveWith(scrapedCount(() => this.calls.run('countSessions', () => count(new Date(this.options.clock()))), this.logger, this.options.clock));
     await this.revoker.start();
   }
 
