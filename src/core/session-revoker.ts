@@ -109,15 +109,19 @@ export class SessionRevoker {
    */
   async ending<T>(operation: string, known: Buffer[], work: () => Promise<T>, ended: (result: T) => StoredSession[], bounded = true): Promise<T> {
     const pending = Promise.resolve().then(work);
-    let answered = false;
-    pending.then(
-      (result) => (answered ? undefined : this.evict([...known, ...ended(result).map((s) => s.tokenHash)])),
-      () => (answered ? undefined : this.evict(known)),
-    );
     await this.evict(known);
-    // Unbounded for a caller that bounds its own wait (a refresh, whose late answer a retry takes).
-    const result = bounded ? await this.calls.run(operation, () => pending) : await pending;
-    answered = true;
+    let result: T;
+    try {
+      // Unbounded for a caller that bounds its own wait (a refresh, whose late answer a retry takes).
+      result = bounded ? await this.calls.run(operation, () => pending) : await pending;
+    } catch (error) {
+      // Late (the DELETE may still commit) or failed: once it settles, evict again.
+      pending.then(
+        (late) => this.evict(distinct([...known, ...ended(late).map((s) => s.tokenHash)])),
+        () => this.evict(known),
+      );
+      throw error;
+    }
     await this.evict(ended(result).map((s) => s.tokenHash));
     return result;
   }
@@ -157,4 +161,14 @@ export class SessionRevoker {
       this.logger.error(`revocation of ${tokenHashes.length} session(s) not broadcast: ${errorMessage(error)}`);
     }
   }
+}
+
+function distinct(hashes: Buffer[]): Buffer[] {
+  const seen = new Set<string>();
+  return hashes.filter((hash) => {
+    const key = hash.toString('base64');
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
