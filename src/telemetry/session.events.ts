@@ -18,6 +18,7 @@ export const SessionEvents = {
   AllRevoked: 'session.all-revoked',
   Purged: 'session.purged',
   RefreshReused: 'session.refresh-reused',
+  AgentMismatch: 'session.agent-mismatch',
 } as const;
 
 /** `session.created`: a login. */
@@ -40,9 +41,10 @@ export interface SessionRevokedEvent {
   session: Session;
   /**
    * `logout`: its own token; `revoked`: by id (or everywhere but one); `evicted`: a login over
-   * `maxSessionsPerUser`; `refresh_reused`: a replayed refresh token revoked its login.
+   * `maxSessionsPerUser`; `refresh_reused`: a replayed refresh token revoked its login;
+   * `agent_mismatch`: its token came from another user agent, with `bindToUserAgent.revoke`.
    */
-  reason: 'logout' | 'revoked' | 'evicted' | 'refresh_reused';
+  reason: 'logout' | 'revoked' | 'evicted' | 'refresh_reused' | 'agent_mismatch';
 }
 
 /** @deprecated Since 0.2: `SessionRevokedEvent`. */
@@ -70,4 +72,21 @@ export interface SessionRefreshReusedEvent {
   userId: string;
   sessionId: string;
   revoked: Session | null;
+}
+
+/**
+ * `session.agent-mismatch`: a session token was presented by another user agent than the one it
+ * was issued to (`bindToUserAgent`), so it was refused: a copied token, or a client whose
+ * User-Agent changed beyond its version numbers. Repeats for one session are someone trying
+ * agents; alert on those.
+ */
+export interface SessionAgentMismatchEvent {
+  /** The session, where the token names it (a JWT's `sid`); null for an opaque token, refused before any lookup. */
+  sessionId: string | null;
+  /** Its user, where the token names it (a JWT's `sub`); null for an opaque token. */
+  userId: string | null;
+  /** The User-Agent presented, as compared: version numbers dropped, at most 512 characters. */
+  userAgent: string;
+  /** Whether the session is revoked for it (`bindToUserAgent: { revoke: true }`); then `session.revoked` follows. */
+  revoke: boolean;
 }

@@ -8,6 +8,16 @@ type PromClient = typeof import('prom-client');
 /** Why a validation refused a token (the label of `sessions_refused_total`). */
 export type RefusalReason = 'malformed' | 'unknown' | 'expired' | 'user_not_found' | 'invalid_jwt' | 'invalid_refresh' | 'user_agent' | 'refresh_reused';
 
+/**
+ * Why the shared cache (Memcached) refused an entry (the label of
+ * `sessions_shared_cache_refused_total`): `unsigned`, not an entry signed by this version (an
+ * older version's during a rolling upgrade, another app's under the same keyPrefix, or one
+ * written by someone without the key); `forged`, signed but not with a configured key over this
+ * content and this cache key (forged, tampered, moved from another token's key, or signed with
+ * a `storage.secret` this instance does not have).
+ */
+export type SharedCacheRefusal = 'unsigned' | 'forged';
+
 interface Emitter {
   emit(event: string, payload: unknown): boolean;
 }
@@ -25,6 +35,7 @@ interface Metrics {
   revoked: Counter;
   purged: Counter;
   cache: Counter<'result'>;
+  sharedCacheRefused: Counter<'reason'>;
   storeDuration: Histogram<'operation'>;
   live: Gauge;
 }
@@ -104,6 +115,10 @@ export class SessionTelemetry implements OnModuleInit, OnApplicationShutdown {
   purged(count: number): void {
     if (count > 0) this.metrics?.purged.inc(count);
   }
+  /** Counts a shared-cache entry that was refused, and so read from the store of record instead. */
+  sharedCacheRefused(reason: SharedCacheRefusal): void {
+    this.metrics?.sharedCacheRefused.inc({ reason });
+  }
   /** Starts timing a store call; the returned function stops it. */
   time(operation: string): () => void {
     return this.metrics ? this.metrics.storeDuration.startTimer({ operation }) : noop;
@@ -149,6 +164,14 @@ function createMetrics(prom: PromClient): Metrics {
           tally.hit = 0;
           tally.miss = 0;
         },
+      }),
+    ),
+    sharedCacheRefused: once('sessions_shared_cache_refused_total', () =>
+      new Counter({
+        name: 'sessions_shared_cache_refused_total',
+        help: 'Shared cache (Memcached) entries refused as not signed with storage.secret, by reason (unsigned, forged); each was deleted and its session read from the store of record.',
+        labelNames: ['reason'],
+        registers: [registry],
       }),
     ),
     storeDuration: once('sessions_store_duration_seconds', () =>
