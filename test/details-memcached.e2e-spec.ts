@@ -23,6 +23,7 @@ import { describeMemcachedDetailsThroughService } from './support/details-memcac
 
 const MEMCACHED = process.env.TEST_MEMCACHED ?? '127.0.0.1:11211';
 const PREFIX = `nss-details-${randomBytes(4).toString('hex')}:`;
+const SECRET = 'the-memcached-secret-of-the-details-tests-012345';
 
 let db: TestDatabase;
 let dataSource: DataSource;
@@ -58,7 +59,7 @@ beforeAll(async () => {
     innerFinds += 1;
     return find(tokenHash);
   };
-  cache = new MemcachedSessionCache({ servers: MEMCACHED, keyPrefix: PREFIX });
+  cache = new MemcachedSessionCache({ servers: MEMCACHED, keyPrefix: PREFIX, secret: SECRET });
   await cache.ping();
   tiered = new TieredSessionStore(inner, cache, { ttlMs: 60_000 });
 });
@@ -139,7 +140,9 @@ describe('the Memcached entry with details', () => {
   it('survives the trip through memcached', async () => {
     const original = session();
     await cache.set(original, 60_000);
-    expect((await raw(original.tokenHash))?.[0]).toBe(2);
+    // Version 2 inside the signed envelope (version 3, 7 bytes of head).
+    expect((await raw(original.tokenHash))?.[0]).toBe(3);
+    expect((await raw(original.tokenHash))?.[7]).toBe(2);
     expect(await cache.get(original.tokenHash)).toStrictEqual(original);
   });
 });
@@ -206,7 +209,7 @@ describe('TieredSessionStore with details, over PostgreSQL', () => {
   });
 
   it('rejects a change it could not evict, and stops using the cache for that hash', async () => {
-    const down = new MemcachedSessionCache({ servers: '127.0.0.1:1', keyPrefix: PREFIX, timeoutMs: 200 });
+    const down = new MemcachedSessionCache({ servers: '127.0.0.1:1', keyPrefix: PREFIX, timeoutMs: 200, secret: SECRET });
     const cut = new TieredSessionStore(inner, down, { evictionRetryMs: 60_000 });
     const created = await login();
     await expect(cut.mergeData!(created.tokenHash, { a: 1 }, 4096, new Date())).rejects.toThrow(/could not be evicted/);

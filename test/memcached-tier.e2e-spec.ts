@@ -6,6 +6,7 @@ import memjs from 'memjs';
 import { DataSource } from 'typeorm';
 import { decodeSession, encodeSession, MAX_RELATIVE_TTL_SECONDS, memcachedTtlSeconds } from '../src/stores/tiered/memcached-entry.js';
 import { MemcachedSessionCache } from '../src/stores/tiered/memcached-session.cache.js';
+import { memcachedEntryKey, openEntry, signEntry } from '../src/stores/tiered/memcached-signature.js';
 import type { SharedSessionCache } from '../src/stores/tiered/shared-session-cache.interface.js';
 import {
   CreateSessionsTable1763856000000,
@@ -22,6 +23,8 @@ import { QueryRecorder } from './support/query-recorder.js';
 const MEMCACHED = process.env.TEST_MEMCACHED ?? '127.0.0.1:11211';
 const [MC_HOST, MC_PORT] = MEMCACHED.split(':');
 const PREFIX = `nss-test-${randomBytes(4).toString('hex')}:`;
+const SECRET = 'the-memcached-secret-of-the-tier-tests-0123456789';
+const SIGNING_KEY = memcachedEntryKey(SECRET);
 const SECOND = 1_000;
 const DAY = 86_400_000;
 
@@ -79,6 +82,13 @@ async function raw(key: string): Promise<Buffer | null> {
   return (await probe.get(key)).value;
 }
 
+/** The entry inside a signed value (what encodeSession wrote), once its MAC checked out. */
+function entryOf(key: string, value: Buffer): Buffer {
+  const opened = openEntry([SIGNING_KEY], key, value);
+  if ('refused' in opened) throw new Error(`the value under ${key} is ${opened.refused}`);
+  return opened.entry;
+}
+
 /** The remaining TTL memcached reports for a key (meta get), or null when it has no such key. */
 function ttlOf(key: string): Promise<number | null> {
   return new Promise((resolve, reject) => {
@@ -128,7 +138,7 @@ async function until(condition: () => Promise<boolean>, timeoutMs: number): Prom
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function memcachedCache(options: Partial<ConstructorParameters<typeof MemcachedSessionCache>[0]> = {}): MemcachedSessionCache {
-  const created = new MemcachedSessionCache({ servers: MEMCACHED, keyPrefix: PREFIX, ...options });
+  const created = new MemcachedSessionCache({ servers: MEMCACHED, keyPrefix: PREFIX, secret: SECRET, ...options });
   closers.push(() => created.close());
   return created;
 }
@@ -136,7 +146,7 @@ function memcachedCache(options: Partial<ConstructorParameters<typeof MemcachedS
 beforeAll(async () => {
   probe = memjs.Client.create(MEMCACHED, { retries: 1, logger: { log: () => undefined } });
   // Fail with a clear message rather than 30 timeouts when memcached is not running.
-  const check = new MemcachedSessionCache({ servers: MEMCACHED });
+  const check = new MemcachedSessionCache({ servers: MEMCACHED, secret: SECRET });
   try {
     await check.ping();
   } catch (error) {
@@ -153,7 +163,7 @@ beforeAll(async () => {
   inner = new TypeOrmSessionStore(dataSource);
   countCalls(inner);
 
-  cache = new MemcachedSessionCache({ servers: MEMCACHED, keyPrefix: PREFIX });
+  cache = new MemcachedSessionCache({ servers: MEMCACHED, keyPrefix: PREFIX, secret: SECRET });
   tiered = new TieredSessionStore(inner, cache, { ttlMs: 60_000 });
 });
 
@@ -178,17 +188,20 @@ describe('MemcachedSessionCache', () => {
     const [error, elapsed] = await timed(down.ping().then(() => null, (e: Error) => e));
     expect(error?.message).toMatch(new RegExp(`^Memcached server 127\\.0\\.0\\.1:${closedPort} did not answer: .*ECONNREFUSED`));
     expect(elapsed).toBeLessThan(1_000);
-    await expect(MemcachedSessionCache.connect({ servers: `127.0.0.1:${closedPort}` })).rejects.toThrow(/did not answer/);
-    await expect(MemcachedSessionCache.connect({ servers: MEMCACHED, keyPrefix: PREFIX }).then((c) => c.close())).resolves.toBeUndefined();
+    await expect(MemcachedSessionCache.connect({ servers: `127.0.0.1:${closedPort}`, secret: SECRET })).rejects.toThrow(/did not answer/);
+    await expect(MemcachedSessionCache.connect({ servers: MEMCACHED, keyPrefix: PREFIX, secret: SECRET }).then((c) => c.close())).resolves.toBeUndefined();
   });
 
   it('refuses bad options with a message that says what is expected', () => {
-    expect(() => new MemcachedSessionCache({ servers: '' })).toThrow(/servers must be 'host:port'/);
-    expect(() => new MemcachedSessionCache({ servers: MEMCACHED, keyPrefix: 'has space' })).toThrow(/keyPrefix must be/);
-    expect(() => new MemcachedSessionCache({ servers: MEMCACHED, timeoutMs: 0 })).toThrow(/timeoutMs must be/);
+    expect(() => new MemcachedSessionCache({ servers: '', secret: SECRET })).toThrow(/servers must be 'host:port'/);
+    expect(() => new MemcachedSessionCache({ servers: MEMCACHED, keyPrefix: 'has space', secret: SECRET })).toThrow(/keyPrefix must be/);
+    expect(() => new MemcachedSessionCache({ servers: MEMCACHED, timeoutMs: 0, secret: SECRET })).toThrow(/timeoutMs must be/);
+    expect(() => new MemcachedSessionCache({ servers: MEMCACHED } as never)).toThrow(/secret must be a string or Uint8Array of at least 32 bytes.*got nothing/);
+    expect(() => new MemcachedSessionCache({ servers: MEMCACHED, secret: 'short' })).toThrow(/got a 5-byte secret/);
+    expect(() => new MemcachedSessionCache({ servers: MEMCACHED, secret: SECRET, username: 'app' })).toThrow(/password must be/);
   });
 
-  it('stores a session under prefix + base64url(hash), in 15 bytes plus hash, id and user id', async () => {
+  it('stores a session under prefix + base64url(hash), in 15 bytes plus hash, id and user id, signed (7 bytes before, 32 after)', async () => {
     const now = Date.now();
     const session: StoredSession = { id: '9007199254740993', userId: 'usér-ü@example.test', tokenHash: hashToken(generateToken()), expiresAt: new Date(now + 600_000), createdAt: new Date(now - 1_234) };
     await cache.set(session, 60_000);
@@ -197,9 +210,10 @@ describe('MemcachedSessionCache', () => {
     expect(cache.key(session.tokenHash)).toBe(key);
     const value = await raw(key);
     expect(value).not.toBeNull();
-    expect(value!.length).toBe(15 + 32 + Buffer.byteLength(session.id) + Buffer.byteLength(session.userId));
-    expect(value!.equals(encodeSession(session)!)).toBe(true);
-    expect(decodeSession(value!)).toEqual(session);
+    expect(value!.length).toBe(7 + 15 + 32 + Buffer.byteLength(session.id) + Buffer.byteLength(session.userId) + 32);
+    expect(value![0]).toBe(3);
+    expect(entryOf(key, value!).equals(encodeSession(session)!)).toBe(true);
+    expect(decodeSession(entryOf(key, value!))).toEqual(session);
     await expect(cache.get(session.tokenHash)).resolves.toEqual(session);
   });
 
@@ -274,7 +288,8 @@ describe('MemcachedSessionCache', () => {
     await expect(cache.get(session.tokenHash)).resolves.toBeNull();
 
     // Such a fill between its write and its check: the entry is there, and still not served.
-    await probe.set(keyOf(session.tokenHash), encodeSession(session)!, { expires: 60 });
+    const signed = signEntry(SIGNING_KEY, keyOf(session.tokenHash), encodeSession(session)!, now + 60_000);
+    await probe.set(keyOf(session.tokenHash), signed, { expires: 60 });
     await expect(cache.get(session.tokenHash)).resolves.toBeNull();
   });
 
@@ -341,7 +356,7 @@ describe('TieredSessionStore over the TypeORM store and memcached', () => {
     await expect(tiered.findByTokenHash(session.tokenHash)).resolves.toEqual(session);
     expect(called('findByTokenHash')).toBe(1);
     expect(recorder.count('SELECT')).toBe(1);
-    expect(decodeSession((await raw(keyOf(session.tokenHash)))!)).toEqual(session);
+    expect(decodeSession(entryOf(keyOf(session.tokenHash), (await raw(keyOf(session.tokenHash)))!))).toEqual(session);
 
     await expect(tiered.findByTokenHash(session.tokenHash)).resolves.toEqual(session);
     expect(called('findByTokenHash')).toBe(1);

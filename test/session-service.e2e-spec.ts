@@ -50,7 +50,7 @@ const memory = new InMemorySessionStore();
 const STORAGES: [string, SessionModuleOptions['storage'], Traits][] = [
   ['database', { type: 'database' }, { orm: true, sql: true, cascades: true, expiresItself: false }],
   ['redis', { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: prefix }, { orm: false, sql: false, cascades: false, expiresItself: true, kept: redisKept }],
-  ['memcached', { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix: prefix }, { orm: true, sql: true, cascades: false, expiresItself: false }],
+  ['memcached', { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix: prefix, secret: randomBytes(32) }, { orm: true, sql: true, cascades: false, expiresItself: false }],
   // A store written in the test, plugged in through the option: the contract is the interface.
   ['in-memory (custom)', memory, { orm: false, sql: false, cascades: false, expiresItself: false, kept: async () => memory.dump(), options: { broadcast: new InMemoryInvalidationHub().bus() } }],
 ];

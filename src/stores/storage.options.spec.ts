@@ -4,6 +4,7 @@ import type { SessionStore } from './session-store.interface.js';
 import { DEFAULT_KEY_PREFIX, isRedisKeyPrefix } from './store-defaults.js';
 
 const resolveUser = async (id: string) => ({ id });
+const SECRET = 'a-memcached-secret-of-more-than-32-bytes-0123';
 const unused = async (): Promise<never> => {
   throw new Error('not called by the options');
 };
@@ -65,12 +66,33 @@ describe('the storage slice', () => {
 
   it('fills in the Redis and Memcached key prefix and the shared cache ttl', () => {
     expect(resolveSessionOptions({ resolveUser, storage: { type: 'redis', url: 'redis://127.0.0.1:6379' } }).storage).toMatchObject({ keyPrefix: DEFAULT_KEY_PREFIX });
-    expect(resolveSessionOptions({ resolveUser, storage: { type: 'memcached', servers: '127.0.0.1:11211' } }).storage).toEqual({
+    expect(resolveSessionOptions({ resolveUser, storage: { type: 'memcached', servers: '127.0.0.1:11211', secret: SECRET } }).storage).toEqual({
       type: 'memcached',
       servers: '127.0.0.1:11211',
       keyPrefix: DEFAULT_KEY_PREFIX,
       ttl: 3_600_000,
+      secrets: [Buffer.from(SECRET)],
     });
+  });
+
+  it('takes the Memcached secret as one or a list newest first, and SASL credentials as a pair', () => {
+    const older = 'an-older-memcached-secret-of-32-bytes-or-more';
+    const storage = { type: 'memcached' as const, servers: 'h:1', secret: [SECRET, older], username: 'app', password: 'pw' };
+    expect(resolveSessionOptions({ resolveUser, storage }).storage).toMatchObject({ secrets: [Buffer.from(SECRET), Buffer.from(older)], username: 'app', password: 'pw' });
+  });
+
+  it.each([
+    [{ type: 'memcached', servers: 'h:1' }, 'storage.secret', /missing; Memcached entries are signed with a server secret/],
+    [{ type: 'memcached', servers: 'h:1', secret: 'short' }, 'storage.secret', /got a 5-byte secret; expected at least 32 bytes/],
+    [{ type: 'memcached', servers: 'h:1', secret: [] }, 'storage.secret', /got an empty list/],
+    [{ type: 'memcached', servers: 'h:1', secret: [SECRET, 42] }, 'storage.secret[1]', /got a number/],
+    [{ type: 'memcached', servers: 'h:1', secret: SECRET, username: 'app' }, 'storage.password', /got nothing; expected the SASL password/],
+    [{ type: 'memcached', servers: 'h:1', secret: SECRET, password: 'pw' }, 'storage.username', /got nothing; expected the SASL user name/],
+  ])('refuses the Memcached credentials %p, naming %s, never showing a secret', (storage, option, message) => {
+    const error = fails({ resolveUser, storage });
+    expect(error.option).toBe(option);
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toMatch(/short|pw|0123/);
   });
 
   it('holds a Redis key prefix to the rule RedisSessionStore holds it to', () => {
@@ -87,6 +109,7 @@ describe('the storage slice', () => {
     [{ type: 'redis', url: 'redis://h:1', db: 1 }, 'storage.db', /unknown option; the known ones are type, url, nodes, client, keyPrefix/],
     [{ type: 'memcached', servers: 'localhost' }, 'storage.servers', /'host:port'/],
     [{ type: 'memcached', servers: 'h:1', keyPrefix: 'a b' }, 'storage.keyPrefix', /without spaces/],
+    [{ type: 'memcached', servers: 'h:1', secret: SECRET, ttl: '1h', db: 1 }, 'storage.db', /known ones are type, servers, secret, username, password, keyPrefix, ttl/],
     [{ type: 'database', url: 'x' }, 'storage.url', /unknown option; the known ones are type/],
   ])('refuses storage %p, naming %s', (storage, option, message) => {
     const error = fails({ resolveUser, storage });

@@ -1,7 +1,8 @@
 import { SessionOptionsError } from '../core/session.exceptions.js';
 import type { Duration } from '../options/duration.js';
-import { checkKeys, checkMethods, duration, type MethodRecord, optionalBoolean, optionKeys, show } from '../options/option-checks.js';
+import { checkKeys, checkMethods, duration, GENERATE_SECRET, type MethodRecord, MIN_SECRET_BYTES, optionalBoolean, optionKeys, secretBytes, show } from '../options/option-checks.js';
 import type { SessionStore } from './session-store.interface.js';
+import type { MemcachedSecret } from './tiered/memcached-cache.options.js';
 import {
   DEFAULT_KEY_PREFIX,
   DEFAULT_SHARED_CACHE_TTL_MS,
@@ -23,9 +24,12 @@ export type SessionStorageOptions =
   | { type: 'redis'; url?: string; nodes?: string[]; client?: object; keyPrefix?: string }
   /**
    * PostgreSQL as the store of record, with Memcached as a cache shared by all instances in
-   * front of it. `servers`: `'host:port[,host:port]'`. Needs the `memjs` package.
+   * front of it. `servers`: `'host:port[,host:port]'`. `secret` (required: at least 32 bytes, or
+   * a list newest first to rotate it) signs every entry, so whoever else can write to Memcached
+   * cannot create or change a session; give every instance the same. `username` and `password`:
+   * SASL credentials, for a server that requires them. Needs the `memjs` package.
    */
-  | { type: 'memcached'; servers: string; keyPrefix?: string; ttl?: Duration }
+  | { type: 'memcached'; servers: string; secret: MemcachedSecret | MemcachedSecret[]; username?: string; password?: string; keyPrefix?: string; ttl?: Duration }
   /**
    * A `SessionStore` of your own (every method the interface requires), used as it is.
    * `type?: never` keeps `storage.type` readable on the union, and tells a store from the forms above.
@@ -35,7 +39,7 @@ export type SessionStorageOptions =
 export type ResolvedStorageOptions =
   | { type: 'database' }
   | { type: 'redis'; url?: string; nodes?: string[]; client?: object; keyPrefix: string }
-  | { type: 'memcached'; servers: string; keyPrefix: string; ttl: number }
+  | { type: 'memcached'; servers: string; keyPrefix: string; ttl: number; secrets: Uint8Array[]; username?: string; password?: string }
   | { type: 'custom'; store: SessionStore };
 
 /** Where sessions live, and the database the PostgreSQL stores use. */
@@ -74,7 +78,7 @@ type StorageOf<T extends StorageConfig['type']> = Extract<StorageConfig, { type:
 const STORAGE_TYPES: readonly string[] = ['database', 'redis', 'memcached'] satisfies StorageConfig['type'][];
 const DATABASE_KEYS = optionKeys<StorageOf<'database'>>({ type: true });
 const REDIS_KEYS = optionKeys<StorageOf<'redis'>>({ type: true, url: true, nodes: true, client: true, keyPrefix: true });
-const MEMCACHED_KEYS = optionKeys<StorageOf<'memcached'>>({ type: true, servers: true, keyPrefix: true, ttl: true });
+const MEMCACHED_KEYS = optionKeys<StorageOf<'memcached'>>({ type: true, servers: true, secret: true, username: true, password: true, keyPrefix: true, ttl: true });
 const HOST_PORT = /^[A-Za-z0-9.\-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/;
 const STORE_METHODS: MethodRecord<SessionStore> = {
   create: 'required',
@@ -165,7 +169,35 @@ function resolveStorage(raw: SessionStorageOptions | undefined): ResolvedStorage
       const keyPrefix = config.keyPrefix ?? DEFAULT_KEY_PREFIX;
       if (!isMemcachedKeyPrefix(keyPrefix)) throw new SessionOptionsError('storage.keyPrefix', `got ${show(config.keyPrefix)}; expected ${MEMCACHED_KEY_PREFIX_RULE}.`);
       const ttl = config.ttl === undefined ? DEFAULT_SHARED_CACHE_TTL_MS : duration('storage.ttl', config.ttl);
-      return { type: 'memcached', servers: config.servers, keyPrefix, ttl };
+      return { type: 'memcached', servers: config.servers, keyPrefix, ttl, ...saslCredentials(config), secrets: memcachedSecrets(config.secret) };
     }
   }
+}
+
+// Required, not derived from the JWT or refresh-token secrets: an HS256 JWT secret may be shared
+// with other services (so they can read the claims), and a key to Memcached entries is a key to
+// create sessions; it belongs to this app's instances alone.
+function memcachedSecrets(secret: unknown): Uint8Array[] {
+  if (secret === undefined) {
+    throw new SessionOptionsError(
+      'storage.secret',
+      `missing; Memcached entries are signed with a server secret so that whoever else can write to Memcached cannot create or change a session. Give storage: { type: 'memcached', servers, secret: process.env.SESSION_CACHE_SECRET }, at least ${MIN_SECRET_BYTES} bytes (${GENERATE_SECRET}), the same on every instance.`,
+    );
+  }
+  if (!Array.isArray(secret)) return [secretBytes('storage.secret', secret)];
+  if (secret.length === 0) throw new SessionOptionsError('storage.secret', 'got an empty list; expected a secret, or a list of them newest first (the first signs, all verify).');
+  return secret.map((s, i) => secretBytes(`storage.secret[${i}]`, s));
+}
+
+// Both or neither; the password never appears in a message.
+function saslCredentials(config: { username?: unknown; password?: unknown }): { username?: string; password?: string } {
+  const { username, password } = config;
+  if (username === undefined && password === undefined) return {};
+  if (typeof username !== 'string' || username === '' || username.includes('\0')) {
+    throw new SessionOptionsError('storage.username', `got ${username === undefined ? 'nothing' : show(username)}; expected the SASL user name, a non-empty string, given with storage.password.`);
+  }
+  if (typeof password !== 'string' || password === '' || password.includes('\0')) {
+    throw new SessionOptionsError('storage.password', `got ${password === undefined ? 'nothing' : 'something else'}; expected the SASL password, a non-empty string, given with storage.username.`);
+  }
+  return { username, password };
 }

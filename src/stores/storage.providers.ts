@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { SESSION_OPTIONS, SESSION_USERS } from '../session.constants.js';
 import { SessionOptionsError } from '../core/session.exceptions.js';
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
+import { type SharedCacheRefusal, SessionTelemetry } from '../telemetry/session.telemetry.js';
 import { SessionStore } from './session-store.interface.js';
 import { EntityUsers } from './typeorm/entity-users.js';
 import { SESSION_DATA_SOURCE, type SessionDataSource } from './typeorm/session-data-source.js';
@@ -106,7 +107,7 @@ function typeOrmStore(options: ResolvedSessionOptions, data: SessionDataSource, 
   return new TypeOrmSessionStore(dataSource, { readFromReplicas, users: users ?? undefined, details: options.details, detailsOptions });
 }
 
-async function createStore(options: ResolvedSessionOptions, data: SessionDataSource, resources: SessionResources, users: EntityUsers | null): Promise<SessionStore> {
+async function createStore(options: ResolvedSessionOptions, data: SessionDataSource, resources: SessionResources, users: EntityUsers | null, telemetry: SessionTelemetry): Promise<SessionStore> {
   const storage = options.storage;
   switch (storage.type) {
     case 'database':
@@ -123,12 +124,17 @@ async function createStore(options: ResolvedSessionOptions, data: SessionDataSou
       await optionalImport('memjs', 'storage.type', "storage.type 'memcached'");
       const { MemcachedSessionCache } = await import('./tiered/memcached-session.cache.js');
       const { TieredSessionStore } = await import('./tiered/tiered-session.store.js');
-      const cache = new MemcachedSessionCache({ servers: storage.servers, keyPrefix: storage.keyPrefix, clock: options.clock });
+      const { servers, keyPrefix, secrets, username, password } = storage;
+      const onRefused = (reason: SharedCacheRefusal) => telemetry.sharedCacheRefused(reason);
+      const cache = new MemcachedSessionCache({ servers, keyPrefix, secret: secrets, username, password, clock: options.clock, onRefused });
       try {
         await cache.ping();
       } catch (error) {
         await cache.close();
-        throw new SessionOptionsError('storage.servers', `could not reach Memcached at ${storage.servers}: ${errorMessage(error)}. Check the address and that memcached is running.`);
+        if (username !== undefined && /authentication failed/i.test(errorMessage(error))) {
+          throw new SessionOptionsError('storage.username', `Memcached at ${servers} refused the SASL credentials (storage.username and storage.password): ${errorMessage(error)}`);
+        }
+        throw new SessionOptionsError('storage.servers', `could not reach Memcached at ${servers}: ${errorMessage(error)}. Check the address and that memcached is running.`);
       }
       const store = new TieredSessionStore(database, cache, { ttlMs: storage.ttl, clock: options.clock });
       resources.own(() => store.close());
@@ -146,5 +152,5 @@ export const storageProviders: Provider[] = [
       options.userEntity ? new EntityUsers(data.require('userEntity', 'userEntity reads your users through TypeORM (or give resolveUser instead)'), options.userEntity) : null,
     inject: [SESSION_OPTIONS, SESSION_DATA_SOURCE],
   },
-  { provide: SessionStore, useFactory: createStore, inject: [SESSION_OPTIONS, SESSION_DATA_SOURCE, SessionResources, SESSION_USERS] },
+  { provide: SessionStore, useFactory: createStore, inject: [SESSION_OPTIONS, SESSION_DATA_SOURCE, SessionResources, SESSION_USERS, SessionTelemetry] },
 ];

@@ -49,7 +49,7 @@ export function describeMemcachedDetailsThroughService(): void {
     beforeAll(async () => {
       db = await createTestDatabase('nss_mcd_svc');
       const options: Omit<SessionModuleOptions, 'resolveUser' | 'userEntity'> = {
-        storage: { type: 'memcached', servers: MEMCACHED, keyPrefix: `nss-details-svc-${randomBytes(4).toString('hex')}:` },
+        storage: { type: 'memcached', servers: MEMCACHED, keyPrefix: `nss-details-svc-${randomBytes(4).toString('hex')}:`, secret: 'the-memcached-secret-of-the-details-tests-012345' },
         cache: false,
         broadcast: false,
         cleanup: false,

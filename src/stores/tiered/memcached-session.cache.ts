@@ -4,37 +4,15 @@ import { createRequire } from 'node:module';
 import type * as Memjs from 'memjs';
 import type { Client } from 'memjs';
 import type { StoredSession } from '../session-store.interface.js';
-import { DEFAULT_KEY_PREFIX, isMemcachedKeyPrefix, MEMCACHED_KEY_PREFIX_RULE } from '../store-defaults.js';
-import { decodeSession, encodeSession, MAX_RELATIVE_TTL_SECONDS, memcachedTtlSeconds } from './memcached-entry.js';
+import type { SharedCacheRefusal } from '../../telemetry/session.telemetry.js';
+import { RateLimitedWarnings } from '../../telemetry/rate-limited-warnings.js';
+import { checkCacheOptions, type MemcachedSessionCacheOptions } from './memcached-cache.options.js';
+import { decodeSession, encodeSession, memcachedTtlSeconds } from './memcached-entry.js';
+import { openEntry, signEntry } from './memcached-signature.js';
 import type { SharedSessionCache } from './shared-session-cache.interface.js';
 import { errorMessage } from '../../core/utils.js';
 
-/** Options of `MemcachedSessionCache`. */
-export interface MemcachedSessionCacheOptions {
-  /** The servers, as memjs takes them: `'host:port'` or `'host:port,host:port'` (`user:pass@host:port` for SASL). */
-  servers: string;
-  /** Prepended to every key; up to 64 printable ASCII characters without spaces. Default `'sess:'`. */
-  keyPrefix?: string;
-  /**
-   * How long a command (and a connection attempt) may take before it counts as failed, in ms.
-   * A `get` that takes longer is a miss; a `delete` that takes longer rejects. Default 500.
-   */
-  timeoutMs?: number;
-  /**
-   * How long a revocation marker lives, in seconds. A cache fill that read the database
-   * before a revocation and writes after it sees the marker and removes its entry, so it must
-   * outlive the slowest fill (and any read-replica lag). Default 60.
-   */
-  revokedTtlSeconds?: number;
-  /**
-   * After a failed `get` or `set`, further ones skip Memcached (a miss, no write) for this
-   * long, in ms, so an outage costs the database path only, not a timeout per request.
-   * `delete` is always attempted. Default 1000.
-   */
-  retryAfterMs?: number;
-  /** The clock TTLs and expiry checks use (epoch ms). Default `Date.now`. */
-  clock?: () => number;
-}
+export type { MemcachedSecret, MemcachedSessionCacheOptions } from './memcached-cache.options.js';
 
 // memjs is an optional peer, loaded on first use rather than when this file is imported, so the
 // package index (which exports this class) loads without it. It is CommonJS, hence require.
@@ -52,23 +30,20 @@ export class MemcachedUnavailableError extends Error {
   override readonly name = 'MemcachedUnavailableError';
 }
 
-const DEFAULT_TIMEOUT_MS = 500;
-const DEFAULT_REVOKED_TTL_S = 60;
-const DEFAULT_RETRY_AFTER_MS = 1_000;
-const WARN_INTERVAL_MS = 10_000;
 const MAX_KEY_BYTES = 250;
 const REVOKED_SUFFIX = '.revoked';
 const REVOKED_VALUE = Buffer.from('1');
 // Deletes go out in batches of this many keys, each batch bounded by timeoutMs.
 const DELETE_BATCH = 256;
 
-
 /**
  * The shared cache tier on Memcached (memjs, binary protocol). Never the store of record: it
  * holds session rows by token hash and nothing else.
  *
  * - Keys: `keyPrefix` + base64url(tokenHash); values: `encodeSession`'s 87-odd bytes, plus the
- *   JSON of the details where the session has them.
+ *   JSON of the details where the session has them, signed with `secret` (memcached-signature.ts).
+ *   A value that does not verify (unsigned, forged, tampered, moved from another key) is a miss,
+ *   deleted, counted (`onRefused`) and warned about, so its session is read from the database.
  * - `get` is a miss when memcached fails or is slow (a rate-limited warning), so an outage of
  *   the cache sends reads to the database instead of failing them.
  * - `delete` really deletes, and rejects when memcached cannot confirm it.
@@ -81,40 +56,30 @@ export class MemcachedSessionCache implements SharedSessionCache {
   private readonly logger = new Logger('MemcachedSessionCache');
   private readonly client: Client;
   private readonly keyPrefix: string;
+  private readonly keys: Buffer[];
   private readonly timeoutMs: number;
   private readonly revokedTtlSeconds: number;
   private readonly retryAfterMs: number;
   private readonly clock: () => number;
+  private readonly onRefused: (reason: SharedCacheRefusal) => void;
+  // Outages and refused entries apart: a flood of forged entries must not hide an outage, nor the reverse.
+  private readonly outageWarnings = new RateLimitedWarnings(this.logger);
+  private readonly integrityWarnings = new RateLimitedWarnings(this.logger);
   /** The servers without passwords, for messages. */
   readonly where: string;
   private unavailableUntil = 0;
-  private lastWarnAt = -Infinity;
-  private suppressedWarnings = 0;
   private closing?: Promise<void>;
 
   constructor(options: MemcachedSessionCacheOptions) {
-    const { servers, keyPrefix = DEFAULT_KEY_PREFIX, timeoutMs = DEFAULT_TIMEOUT_MS } = options ?? ({} as MemcachedSessionCacheOptions);
-    const { revokedTtlSeconds = DEFAULT_REVOKED_TTL_S, retryAfterMs = DEFAULT_RETRY_AFTER_MS, clock = Date.now } = options ?? {};
-    if (typeof servers !== 'string' || !/^[^,\s]+(,[^,\s]+)*$/.test(servers)) {
-      throw new TypeError(`MemcachedSessionCache: servers must be 'host:port' or 'host:port,host:port', got ${JSON.stringify(servers)}.`);
-    }
-    if (!isMemcachedKeyPrefix(keyPrefix)) {
-      throw new TypeError(`MemcachedSessionCache: keyPrefix must be ${MEMCACHED_KEY_PREFIX_RULE}, got ${JSON.stringify(keyPrefix)}.`);
-    }
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
-      throw new TypeError(`MemcachedSessionCache: timeoutMs must be an integer from 1 to 60000, got ${JSON.stringify(timeoutMs)}.`);
-    }
-    if (!Number.isInteger(revokedTtlSeconds) || revokedTtlSeconds < 2 || revokedTtlSeconds > MAX_RELATIVE_TTL_SECONDS) {
-      throw new TypeError(`MemcachedSessionCache: revokedTtlSeconds must be an integer from 2 to ${MAX_RELATIVE_TTL_SECONDS}, got ${JSON.stringify(revokedTtlSeconds)}.`);
-    }
-    if (!Number.isInteger(retryAfterMs) || retryAfterMs < 0) {
-      throw new TypeError(`MemcachedSessionCache: retryAfterMs must be a non-negative integer, got ${JSON.stringify(retryAfterMs)}.`);
-    }
-    this.keyPrefix = keyPrefix;
+    const checked = checkCacheOptions(options);
+    const { servers, sasl, timeoutMs } = checked;
+    this.keyPrefix = checked.keyPrefix;
+    this.keys = checked.keys;
     this.timeoutMs = timeoutMs;
-    this.revokedTtlSeconds = revokedTtlSeconds;
-    this.retryAfterMs = retryAfterMs;
-    this.clock = clock;
+    this.revokedTtlSeconds = checked.revokedTtlSeconds;
+    this.retryAfterMs = checked.retryAfterMs;
+    this.clock = checked.clock;
+    this.onRefused = checked.onRefused;
     this.where = servers.split(',').map((s) => s.replace(/^([^:@]*):[^@]*@/, '$1:***@')).join(',');
     this.client = loadMemjs().Client.create(servers, {
       // One attempt: our caller has a deadline, and a failed get is answered by the database.
@@ -125,6 +90,8 @@ export class MemcachedSessionCache implements SharedSessionCache {
       timeout: timeoutMs / 1000,
       conntimeout: timeoutMs / 1000,
       keepAlive: true,
+      // memjs hands these to every server, which authenticates (SASL PLAIN) on each new connection.
+      ...(sasl && { username: sasl.username, password: sasl.password }),
       // memjs logs every failure; the warnings that matter come from here, rate-limited.
       logger: { log: (...args: unknown[]) => this.logger.debug(args.map(String).join(' ')) },
     });
@@ -200,14 +167,41 @@ export class MemcachedSessionCache implements SharedSessionCache {
       return null;
     }
     if (revoked !== null || entry === null) return null;
-    const session = decodeSession(entry);
-    if (!session || !session.tokenHash.equals(tokenHash)) {
-      this.warn(`an entry under ${this.keyPrefix}… is not a session this version wrote; treated as a miss (is another app using keyPrefix ${JSON.stringify(this.keyPrefix)}?)`);
+    const key = this.key(tokenHash);
+    const opened = openEntry(this.keys, key, entry);
+    if ('refused' in opened) return this.refuse(key, opened.refused);
+    const now = this.clock();
+    if (opened.servableUntil <= now) return null;
+    const session = decodeSession(opened.entry);
+    if (!session) {
+      // Signed with our key, so written by this app: a newer version's format, during an upgrade.
+      this.integrityWarnings.warn(`Memcached: an entry under ${this.keyPrefix}… is signed but in a format this version cannot read; treated as a miss`);
       return null;
     }
+    // The MAC covers the key, and the key is the hash: a signed entry naming another hash is ours gone wrong, not served.
+    if (!session.tokenHash.equals(tokenHash)) return this.refuse(key, 'forged');
     // memcached counts whole seconds; the session's own expiry is exact.
-    if (session.expiresAt.getTime() <= this.clock()) return null;
+    if (session.expiresAt.getTime() <= now) return null;
     return session;
+  }
+
+  // A value that does not verify is someone else's doing: never served, counted, and removed so
+  // the fill that follows (from the database) takes its place. The entry stays out of the log;
+  // it may be an attacker's bytes.
+  private async refuse(key: string, reason: SharedCacheRefusal): Promise<null> {
+    this.onRefused(reason);
+    let removed = 'deleted';
+    try {
+      await this.bounded(this.client.delete(key));
+    } catch (error) {
+      removed = `not deleted (${errorMessage(error)}); it is refused again on every read until it expires`;
+    }
+    const why =
+      reason === 'unsigned'
+        ? `is not signed (written by a version before signed entries, by another app under keyPrefix ${JSON.stringify(this.keyPrefix)}, or by someone without storage.secret)`
+        : 'does not verify with storage.secret (forged, altered, or copied from another key; or instances were given different secrets)';
+    this.integrityWarnings.warn(`Memcached: refused an entry under ${this.keyPrefix}… at ${this.where} that ${why}; ${removed}, and the session is read from the database`);
+    return null;
   }
 
   /**
@@ -218,10 +212,12 @@ export class MemcachedSessionCache implements SharedSessionCache {
   async set(session: StoredSession, ttlMs: number): Promise<void> {
     if (this.closing || !this.keyFits(session.tokenHash)) return;
     if (Date.now() < this.unavailableUntil) return;
-    const seconds = memcachedTtlSeconds(session, ttlMs, this.clock());
-    const value = seconds === null ? null : encodeSession(session);
-    if (seconds === null || value === null) return;
+    const now = this.clock();
+    const seconds = memcachedTtlSeconds(session, ttlMs, now);
+    const entry = seconds === null ? null : encodeSession(session);
+    if (seconds === null || entry === null) return;
     const key = this.key(session.tokenHash);
+    const value = signEntry(this.keys[0], key, entry, Math.min(now + ttlMs, session.expiresAt.getTime()));
     let written = false;
     try {
       await this.bounded(this.client.set(key, value, { expires: seconds }));
@@ -311,19 +307,6 @@ export class MemcachedSessionCache implements SharedSessionCache {
 
   private failed(what: string, error: unknown): void {
     this.unavailableUntil = Date.now() + this.retryAfterMs;
-    this.warn(`${what} failed at ${this.where} (${errorMessage(error)}); sessions are read from the database meanwhile`);
-  }
-
-  // At most one warning per WARN_INTERVAL_MS; the next one says how many were held back.
-  private warn(text: string): void {
-    const now = Date.now();
-    if (now - this.lastWarnAt < WARN_INTERVAL_MS) {
-      this.suppressedWarnings++;
-      return;
-    }
-    const held = this.suppressedWarnings;
-    this.lastWarnAt = now;
-    this.suppressedWarnings = 0;
-    this.logger.warn(`Memcached: ${text}${held > 0 ? ` (${held} more warning(s) in the last ${WARN_INTERVAL_MS / 1000} s not shown)` : ''}.`);
+    this.outageWarnings.warn(`Memcached: ${what} failed at ${this.where} (${errorMessage(error)}); sessions are read from the database meanwhile`);
   }
 }
