@@ -2,7 +2,9 @@ import type { EntityTarget } from 'typeorm';
 import { SessionOptionsError } from './session.exceptions.js';
 import type { Session } from './session.interfaces.js';
 import type { Duration } from '../options/duration.js';
-import { checkKeys, duration, optionalBoolean, optionKeys, show } from '../options/option-checks.js';
+import { checkKeys, duration, GENERATE_SECRET, MIN_SECRET_BYTES, optionalBoolean, optionKeys, secretBytes, show } from '../options/option-checks.js';
+import { agentTagKey } from '../tokens/opaque-token.js';
+import type { TokenOptions } from '../tokens/tokens.options.js';
 
 /** Where the user of a session comes from: one of the two is required. */
 export interface UserSourceOptions<TUser = unknown> {
@@ -36,6 +38,19 @@ export interface SessionRotationPolicy {
 export interface SessionLimitOptions {
   max: number;
   policy?: 'evict-oldest' | 'refuse';
+}
+
+/** The `bindToUserAgent` option in its object form. */
+export interface SessionAgentBindingOptions {
+  /**
+   * Keys the agent tag in each token (HMAC-SHA256), so a stolen token cannot be matched to its
+   * agent offline. At least 32 bytes, or a list newest first (the first tags new tokens, all
+   * verify; drop an old one only when the sessions tagged with it are over). Default: the
+   * `refreshToken.secret`, else the JWT keys' secrets (each through its own derivation).
+   */
+  secret?: string | Uint8Array | (string | Uint8Array)[];
+  /** Revoke the session when its token comes from another agent, rather than only refuse that request. Default `false`. */
+  revoke?: boolean;
 }
 
 /** What the service does with a session: time, store calls, the user's rights, limits. */
@@ -76,9 +91,18 @@ export interface CoreOptions<TUser = unknown> {
   /**
    * Refuse a session presented by another user agent than the one it was created for (version
    * numbers aside, so a browser update does not log anyone out). Stops a copied cookie from
-   * working in another browser, not a thief who copies the User-Agent too. Default `false`.
+   * working in another browser, not a thief who copies the User-Agent too. Each refusal is
+   * logged at warn and emitted as `session.agent-mismatch`; `{ revoke: true }` also ends the
+   * session. The tag is keyed with a secret (`secret`, else the refresh-token or JWT secrets;
+   * one of them is required). Default `false`.
    */
-  bindToUserAgent?: boolean;
+  bindToUserAgent?: boolean | SessionAgentBindingOptions;
+}
+
+/** `bindToUserAgent` resolved: the tag keys (newest first) and whether a mismatch revokes. */
+export interface ResolvedAgentBinding {
+  keys: Buffer[];
+  revoke: boolean;
 }
 
 export interface ResolvedCoreOptions {
@@ -88,7 +112,8 @@ export interface ResolvedCoreOptions {
   resolvePermissions: CoreOptions['resolvePermissions'] | null;
   resolveContext: CoreOptions['resolveContext'] | null;
   maxSessionsPerUser: Required<SessionLimitOptions> | null;
-  bindToUserAgent: boolean;
+  /** False when sessions are not bound. */
+  bindToUserAgent: false | ResolvedAgentBinding;
 }
 
 export const USER_SOURCE_OPTION_KEYS = optionKeys<UserSourceOptions>({ resolveUser: true, userEntity: true });
@@ -110,6 +135,8 @@ export const DEFAULT_BIND_TO_USER_AGENT = false;
 const MAX_SESSION_LIMIT = 10_000;
 const ROTATION_POLICY_KEYS = optionKeys<SessionRotationPolicy>({ interval: true, onPrivilegeChange: true });
 const SESSION_LIMIT_KEYS = optionKeys<SessionLimitOptions>({ max: true, policy: true });
+const AGENT_BINDING_KEYS = optionKeys<SessionAgentBindingOptions>({ secret: true, revoke: true });
+export const DEFAULT_AGENT_MISMATCH_REVOKES = false;
 
 export function resolveUserSourceOptions(raw: UserSourceOptions): ResolvedUserSourceOptions {
   const userEntity = raw.userEntity ?? null;
@@ -128,7 +155,8 @@ export function resolveUserSourceOptions(raw: UserSourceOptions): ResolvedUserSo
   return { resolveUser: raw.resolveUser ?? null, userEntity };
 }
 
-export function resolveCoreOptions(raw: CoreOptions): ResolvedCoreOptions {
+// The token slice's secrets, read raw: the agent tag may be keyed from them (resolved after theirs, so already checked).
+export function resolveCoreOptions(raw: CoreOptions & Pick<TokenOptions, 'jwt' | 'refreshToken'>): ResolvedCoreOptions {
   for (const option of ['resolvePermissions', 'resolveContext'] as const) {
     if (raw[option] !== undefined && typeof raw[option] !== 'function') {
       throw new SessionOptionsError(option, `got ${show(raw[option])}; expected a function of the user (and session), called once per session and cached with it.`);
@@ -144,8 +172,41 @@ export function resolveCoreOptions(raw: CoreOptions): ResolvedCoreOptions {
     resolvePermissions: raw.resolvePermissions ?? null,
     resolveContext: raw.resolveContext ?? null,
     maxSessionsPerUser: resolveSessionLimit(raw.maxSessionsPerUser),
-    bindToUserAgent: optionalBoolean('bindToUserAgent', raw.bindToUserAgent) ?? DEFAULT_BIND_TO_USER_AGENT,
+    bindToUserAgent: resolveAgentBinding(raw),
   };
+}
+
+function resolveAgentBinding(raw: CoreOptions & Pick<TokenOptions, 'jwt' | 'refreshToken'>): ResolvedCoreOptions['bindToUserAgent'] {
+  const option = raw.bindToUserAgent ?? DEFAULT_BIND_TO_USER_AGENT;
+  if (option === false) return false;
+  if (option !== true && (option === null || typeof option !== 'object' || Array.isArray(option))) {
+    throw new SessionOptionsError('bindToUserAgent', `got ${show(option)}; expected true or false, or { secret, revoke }.`);
+  }
+  const binding: SessionAgentBindingOptions = option === true ? {} : option;
+  checkKeys('bindToUserAgent', binding, AGENT_BINDING_KEYS);
+  const revoke = optionalBoolean('bindToUserAgent.revoke', binding.revoke) ?? DEFAULT_AGENT_MISMATCH_REVOKES;
+  return { keys: agentSecrets(binding.secret, raw).map((secret) => agentTagKey(secret)), revoke };
+}
+
+// Its own secret, else the refresh-token secret, else the JWT keys' secrets: each gets its own
+// HKDF label, so one secret can serve all without any two keys being the same.
+function agentSecrets(secret: SessionAgentBindingOptions['secret'], raw: Pick<TokenOptions, 'jwt' | 'refreshToken'>): Uint8Array[] {
+  if (secret !== undefined) {
+    if (!Array.isArray(secret)) return [secretBytes('bindToUserAgent.secret', secret)];
+    if (secret.length === 0) throw new SessionOptionsError('bindToUserAgent.secret', 'got an empty list; expected a secret, or a list of them newest first (the first tags, all verify).');
+    return secret.map((s, i) => secretBytes(`bindToUserAgent.secret[${i}]`, s));
+  }
+  const refresh = raw.refreshToken !== null && typeof raw.refreshToken === 'object' ? raw.refreshToken.secret : undefined;
+  const jwtKeys: unknown = raw.jwt?.keys;
+  const jwtSecrets = Array.isArray(jwtKeys) ? jwtKeys.map((key: { secret?: unknown } | null) => key?.secret).filter((s) => s !== undefined) : [];
+  const inherited = refresh !== undefined ? (Array.isArray(refresh) ? refresh : [refresh]) : jwtSecrets;
+  if (inherited.length === 0) {
+    throw new SessionOptionsError(
+      'bindToUserAgent.secret',
+      `missing; the user-agent tag in each token is keyed with a server secret so it cannot be matched offline from a stolen token. Give bindToUserAgent: { secret } (at least ${MIN_SECRET_BYTES} bytes, ${GENERATE_SECRET}), or a refreshToken.secret or HS256 jwt keys, whose secrets then serve.`,
+    );
+  }
+  return inherited.map((s) => secretBytes('bindToUserAgent.secret', s));
 }
 
 function resolveRotationPolicy(raw: unknown): ResolvedCoreOptions['rotationPolicy'] {

@@ -1,4 +1,4 @@
-import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Bytes of CSPRNG output in a session token: 256 bits, past any guessing. */
 export const TOKEN_BYTES = 32;
@@ -40,6 +40,7 @@ export function hashTokenBase64(token: string): string {
 // and cost no column.
 const AGENT_TAG_AT = 22;
 const ISSUED_AT = 26;
+const AGENT_TAG_BYTES = ISSUED_AT - AGENT_TAG_AT;
 // Past this much in the future an issue time is not one: the token predates these fields
 // (they were random bytes then).
 const CLOCK_SKEW_MS = 60_000;
@@ -48,8 +49,13 @@ const CLOCK_SKEW_MS = 60_000;
 export interface TokenFacts {
   /** Epoch ms; the token's own age (rotation, refresh-token access lifetime). */
   issuedAt: number;
-  /** The client's User-Agent, when sessions are bound to it. */
-  userAgent?: string;
+  /** The client's User-Agent and the key its tag is made with (`agentTagKey`), when sessions are bound to it. */
+  agent?: { userAgent: string; key: Buffer };
+}
+
+/** The key user-agent tags are made with, from a configured secret; its own label keeps it apart from every other key derived from the same secret. */
+export function agentTagKey(secret: string | Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, 'nestjs-sessions', 'nestjs-sessions user-agent tag', 32));
 }
 
 /**
@@ -60,22 +66,31 @@ export function normalizeUserAgent(userAgent: string | null | undefined): string
   return (userAgent ?? '').replace(/\d+/g, '').replace(/\s+/g, ' ').trim().slice(0, 512);
 }
 
-function agentTag(token: Buffer, userAgent: string | null | undefined): Buffer {
-  return createHash('sha256').update(token.subarray(0, AGENT_TAG_AT)).update(normalizeUserAgent(userAgent)).digest().subarray(0, 4);
+// Keyed: with a plain hash, whoever held a stolen token could try candidate agents against its
+// tag offline, and then present it with the one that matched. Without the key, each guess is a
+// request the server sees (and, with bindToUserAgent.revoke, the first wrong one ends the session).
+function agentTag(key: Buffer, token: Buffer, userAgent: string | null | undefined): Buffer {
+  return createHmac('sha256', key).update(token.subarray(0, AGENT_TAG_AT)).update(normalizeUserAgent(userAgent)).digest().subarray(0, AGENT_TAG_BYTES);
 }
 
 /** A new token that records when it was issued and, optionally, for which user agent. */
 export function generateBoundToken(facts: TokenFacts): string {
   const bytes = randomBytes(TOKEN_BYTES);
-  if (facts.userAgent !== undefined) agentTag(bytes, facts.userAgent).copy(bytes, AGENT_TAG_AT);
+  if (facts.agent) agentTag(facts.agent.key, bytes, facts.agent.userAgent).copy(bytes, AGENT_TAG_AT);
   bytes.writeUIntBE(Math.max(0, Math.floor(facts.issuedAt)), ISSUED_AT, 6);
   return bytes.toString('base64url');
 }
 
-/** Whether a well-formed token was issued for this user agent (versions aside). */
-export function isTokenForUserAgent(token: string, userAgent: string | null | undefined): boolean {
+/**
+ * Whether a well-formed token was issued for this user agent (versions aside), its tag made with
+ * one of `keys` (newest first; every one is tried, so a secret can be rotated).
+ */
+export function isTokenForUserAgent(token: string, userAgent: string | null | undefined, keys: readonly Buffer[]): boolean {
   const bytes = Buffer.from(token, 'base64url');
-  return timingSafeEqual(bytes.subarray(AGENT_TAG_AT, ISSUED_AT), agentTag(bytes, userAgent));
+  const tag = bytes.subarray(AGENT_TAG_AT, ISSUED_AT);
+  let matched = false;
+  for (const key of keys) matched = timingSafeEqual(tag, agentTag(key, bytes, userAgent)) || matched;
+  return matched;
 }
 
 /** When a well-formed token was issued (epoch ms), or null for a token that does not record it. */

@@ -1,19 +1,32 @@
+import { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
+import type { ResolvedAgentBinding } from '../core/core.options.js';
 import { SessionOptionsError } from '../core/session.exceptions.js';
 import { errorMessage } from '../core/utils.js';
 import type { IssuedSession, Session, SessionClientInfo } from '../core/session.interfaces.js';
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
 import type { StoredSession } from '../stores/session-store.interface.js';
+import { type SessionAgentMismatchEvent, SessionEvents } from '../telemetry/session.events.js';
+import { RateLimitedWarnings } from '../telemetry/rate-limited-warnings.js';
 import type { RefusalReason } from '../telemetry/session.telemetry.js';
 import { type SessionJwtClaims, SessionJwtCodec } from './jwt-codec.js';
-import { generateBoundToken, hashToken, isTokenForUserAgent, isWellFormedToken } from './opaque-token.js';
+import { generateBoundToken, hashToken, isTokenForUserAgent, isWellFormedToken, normalizeUserAgent } from './opaque-token.js';
 import { type RefreshClaim, RefreshTokens } from './refresh-token.js';
 
 /** The options the tokens depend on. */
 export type TokenOptions = Pick<ResolvedSessionOptions, 'jwt' | 'cache' | 'refreshToken' | 'bindToUserAgent'>;
 
-/** What a client presented, opened: the opaque token inside, or why it was refused. */
-export type Unwrapped = { token: string } | { refused: RefusalReason };
+/**
+ * What a client presented, opened: the opaque token inside, or why it was refused. A refusal
+ * with `revokeTokenHash` (a token from another agent, with `bindToUserAgent.revoke`) asks the
+ * caller to end the session of that hash; the token itself never leaves a refusal.
+ */
+export type Unwrapped = { token: string } | { refused: RefusalReason; revokeTokenHash?: Buffer };
+
+/** Where SessionTokens reports what it refuses (SessionTelemetry). */
+export interface TokenEvents {
+  emit(event: string, payload: object): void;
+}
 
 /**
  * Every form a token takes between the client and the store: the opaque token, the JWT that
@@ -26,15 +39,23 @@ export class SessionTokens {
   // expiry is still checked each time, and the session against the cache or store).
   private readonly verifiedJwts: LRUCache<string, SessionJwtClaims> | null;
   private readonly refreshTokens: RefreshTokens | null;
+  private readonly binding: ResolvedAgentBinding | null;
   private readonly bindToUserAgent: boolean;
+  // Who presents tokens from other agents is the client, maybe an attacker trying agents.
+  private readonly mismatchWarnings = new RateLimitedWarnings(new Logger('SessionService'));
   /** Whether a presented token needs opening (a JWT, or a user-agent check) before its hash is looked up. */
   readonly wrapped: boolean;
 
-  constructor(options: TokenOptions) {
+  /** `events`: where `session.agent-mismatch` goes; without it a mismatch is only logged. */
+  constructor(
+    options: TokenOptions,
+    private readonly events?: TokenEvents,
+  ) {
     this.jwt = options.jwt ? new SessionJwtCodec(options.jwt) : null;
     this.verifiedJwts = options.jwt && options.cache ? new LRUCache({ max: options.cache.size }) : null;
     this.refreshTokens = options.refreshToken ? new RefreshTokens(options.refreshToken.keys) : null;
-    this.bindToUserAgent = options.bindToUserAgent;
+    this.binding = options.bindToUserAgent || null;
+    this.bindToUserAgent = this.binding !== null;
     this.wrapped = this.jwt !== null || this.bindToUserAgent;
   }
 
@@ -70,7 +91,8 @@ export class SessionTokens {
 
   /** A new opaque session token issued at `now`, tagged with the agent when sessions are bound. */
   mint(now: number, userAgent: string | null | undefined): string {
-    return generateBoundToken({ issuedAt: now, userAgent: this.bindToUserAgent ? (userAgent ?? undefined) : undefined });
+    const agent = this.binding && typeof userAgent === 'string' ? { userAgent, key: this.binding.keys[0] } : undefined;
+    return generateBoundToken({ issuedAt: now, agent });
   }
 
   /**
@@ -80,15 +102,32 @@ export class SessionTokens {
    */
   async unwrap(presented: unknown, client: SessionClientInfo | undefined, at: { now: number; ignoreExpiry?: boolean }): Promise<Unwrapped> {
     let token = presented;
+    let claims: SessionJwtClaims | null = null;
     if (this.jwt) {
       // Epoch 0: every exp is ahead of it.
-      const claims = await this.verifyJwt(this.jwt, presented, at.ignoreExpiry ? 0 : at.now);
+      claims = await this.verifyJwt(this.jwt, presented, at.ignoreExpiry ? 0 : at.now);
       if (!claims) return { refused: 'invalid_jwt' };
       token = claims.tok;
     }
     if (!isWellFormedToken(token)) return { refused: 'malformed' };
-    if (this.bindToUserAgent && !isTokenForUserAgent(token, client?.userAgent)) return { refused: 'user_agent' };
+    if (this.binding && !isTokenForUserAgent(token, client?.userAgent, this.binding.keys)) return this.agentMismatch(this.binding, token, client, claims);
     return { token };
+  }
+
+  // Only a token we issued reaches here as a JWT; an opaque one may be anyone's 43 characters,
+  // and stays unlooked-up: its session id is the store's to tell, on revocation.
+  private agentMismatch(binding: ResolvedAgentBinding, token: string, client: SessionClientInfo | undefined, claims: SessionJwtClaims | null): Unwrapped {
+    const event: SessionAgentMismatchEvent = {
+      sessionId: claims?.sid ?? null,
+      userId: claims?.sub ?? null,
+      userAgent: normalizeUserAgent(client?.userAgent),
+      revoke: binding.revoke,
+    };
+    const session = event.sessionId === null ? 'a session' : `session ${event.sessionId}`;
+    const agent = JSON.stringify(event.userAgent.slice(0, 120));
+    this.mismatchWarnings.warn(`A token of ${session} was presented by another user agent (${agent}) than it was issued to; refused${binding.revoke ? ', and the session revoked' : ''}`);
+    this.events?.emit(SessionEvents.AgentMismatch, event);
+    return binding.revoke ? { refused: 'user_agent', revokeTokenHash: hashToken(token) } : { refused: 'user_agent' };
   }
 
   private async verifyJwt(codec: SessionJwtCodec, presented: unknown, now: number): Promise<SessionJwtClaims | null> {
