@@ -1,5 +1,6 @@
 import { SessionOptionsError } from '../core/session.exceptions.js';
 import { checkKeys, optionalBoolean, optionKeys, show } from '../options/option-checks.js';
+import { parseOrigin } from './csrf.js';
 
 /** How the session cookie is written. */
 export interface SessionCookieOptions {
@@ -27,14 +28,41 @@ export interface HttpOptions {
   cookie?: SessionCookieOptions | false;
   /** Whether `Authorization: Bearer <token>` is accepted. Default `true`. */
   bearer?: boolean;
+  /**
+   * The defence against cross-site request forgery, on by default. SessionGuard refuses with 403,
+   * before the session is touched, a cookie-authenticated request of an unsafe method (anything
+   * but GET, HEAD, OPTIONS, TRACE) whose `Origin` is neither the request's own (its scheme and
+   * Host, or the forwarded ones where the app trusts its proxy) nor one of `trustedOrigins`, or
+   * that has no Origin and says `Sec-Fetch-Site: cross-site` or `same-site`. A request with
+   * neither header (curl, a server) and a bearer-authenticated one pass. `SameOriginGuard` puts
+   * the same rule on routes without a session (login). `false` turns both off.
+   */
+  csrf?: false | SessionCsrfOptions;
+}
+
+/** The `csrf` option. */
+export interface SessionCsrfOptions {
+  /**
+   * Other origins whose pages may send writes with the cookie, each `scheme://host[:port]` with
+   * no path (`'https://admin.example.com'`). Default none.
+   */
+  trustedOrigins?: string[];
+}
+
+export interface ResolvedCsrfOptions {
+  /** Normalized as a browser serializes an Origin: lower case, no default port. */
+  trustedOrigins: ReadonlySet<string>;
 }
 
 export interface ResolvedHttpOptions {
   cookie: ResolvedCookieOptions | null;
   bearer: boolean;
+  /** Null with `csrf: false`. */
+  csrf: ResolvedCsrfOptions | null;
 }
 
-export const HTTP_OPTION_KEYS = optionKeys<HttpOptions>({ cookie: true, bearer: true });
+export const HTTP_OPTION_KEYS = optionKeys<HttpOptions>({ cookie: true, bearer: true, csrf: true });
+const CSRF_KEYS = optionKeys<SessionCsrfOptions>({ trustedOrigins: true });
 
 export const DEFAULT_BEARER = true;
 export const DEFAULT_COOKIE: Readonly<Omit<ResolvedCookieOptions, 'domain'>> = { name: 'session', secure: true, sameSite: 'lax', path: '/' };
@@ -52,7 +80,32 @@ export function resolveHttpOptions(raw: HttpOptions): ResolvedHttpOptions {
   if (cookie === null && !bearer) {
     throw new SessionOptionsError('bearer', 'got false with cookie: false; expected at least one way for a token to arrive.');
   }
-  return { cookie, bearer };
+  return { cookie, bearer, csrf: resolveCsrf(raw.csrf) };
+}
+
+export function resolveCsrf(raw: unknown): ResolvedCsrfOptions | null {
+  if (raw === false) return null;
+  if (raw === undefined) return { trustedOrigins: new Set() };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new SessionOptionsError('csrf', `got ${show(raw)}; expected false or an object such as { trustedOrigins: ['https://admin.example.com'] }.`);
+  }
+  checkKeys('csrf', raw, CSRF_KEYS);
+  const list = (raw as SessionCsrfOptions).trustedOrigins ?? [];
+  if (!Array.isArray(list)) {
+    throw new SessionOptionsError('csrf.trustedOrigins', `got ${show(list)}; expected a list of origins such as ['https://admin.example.com'].`);
+  }
+  const trustedOrigins = new Set<string>();
+  for (const entry of list as unknown[]) {
+    const origin = typeof entry === 'string' ? parseOrigin(entry) : null;
+    if (origin === null) {
+      throw new SessionOptionsError(
+        'csrf.trustedOrigins',
+        `got ${show(entry)}; expected an origin as browsers send it: http:// or https://, a host, an optional port and no path, such as 'https://admin.example.com'.`,
+      );
+    }
+    trustedOrigins.add(origin);
+  }
+  return { trustedOrigins };
 }
 
 export function resolveCookie(raw: unknown): ResolvedCookieOptions {
