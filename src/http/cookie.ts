@@ -2,7 +2,7 @@ import type { ResolvedCookieOptions } from './http.options.js';
 
 /**
  * Every value of cookie `name` in a Cookie header, in order. A name can repeat (a parent
- * domain's cookie beside ours); the caller decides which one counts.
+ * domain's cookie beside ours); the caller decides what that means (SessionTransport refuses it).
  */
 export function readCookies(header: string | string[] | undefined, name: string): string[] {
   if (header === undefined) return [];

@@ -1,9 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { IssuedSession, SessionClientInfo } from '../core/session.interfaces.js';
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
 import { readCookies, serializeCookie } from './cookie.js';
-import { isWellFormedToken } from '../tokens/opaque-token.js';
+import { crossOriginRefusal, type OriginRequestLike } from './csrf.js';
+import { appendSetCookie, noStore } from './response-headers.js';
 
 /** What Express's request and Fastify's request have in common, for our purpose. */
 export interface HttpRequestLike {
@@ -31,12 +32,6 @@ export interface PresentedToken {
 }
 
 const BEARER = /^Bearer +(\S+) *$/i;
-// A JWS (three parts) or JWE (five), base64url; the signature is checked later.
-const JWT_SHAPE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){2}$|^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}$/;
-
-function looksLikeJwt(value: string): boolean {
-  return value.length <= 4096 && JWT_SHAPE.test(value);
-}
 
 /**
  * How a session token travels over HTTP: reads it from a request (`Authorization: Bearer`, or
@@ -45,12 +40,19 @@ function looksLikeJwt(value: string): boolean {
  */
 @Injectable()
 export class SessionTransport {
+  private readonly logger = new Logger('SessionTransport');
+
   constructor(@Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions) {}
 
   /**
    * The token a request carries: the Bearer token if there is an Authorization header (or a
-   * socket.io handshake's `auth.token`), else the first well-formed session cookie (a duplicate planted by a parent domain cannot shadow ours).
-   * Undefined when there is none; a malformed bearer comes back as-is, to be refused.
+   * socket.io handshake's `auth.token`), else the session cookie. Undefined when there is none,
+   * and when the request carries the session cookie more than once: a sibling or parent domain
+   * can plant a cookie of the same name, and nothing in the Cookie header tells which one is
+   * ours: whichever we picked, a planted live one could win (the victim then works in the
+   * attacker's account) or a dead one shadow the user's. Refusing both never acts as the wrong
+   * user; a planted cookie still keeps the user out, and a `__Host-` name, which nobody else can
+   * set, is the remedy. A malformed bearer comes back as-is, to be refused.
    */
   readToken(request: HttpRequestLike & { auth?: unknown }): PresentedToken | undefined {
     if (this.options.bearer) {
@@ -65,8 +67,20 @@ export class SessionTransport {
     }
     if (!this.options.cookie) return undefined;
     const values = readCookies(request.headers.cookie, this.options.cookie.name);
-    const token = values.find(this.options.tokenType === 'jwt' ? looksLikeJwt : isWellFormedToken) ?? values[0];
-    return token === undefined ? undefined : { token, from: 'cookie' };
+    if (values.length > 1) {
+      this.logger.debug(`refused: ${values.length} cookies named ${this.options.cookie.name}; another (sub)domain may have planted one, a __Host- name prevents it`);
+      return undefined;
+    }
+    return values.length === 0 ? undefined : { token: values[0], from: 'cookie' };
+  }
+
+  /**
+   * Why `request` must be refused as a write from another origin under the `csrf` option, or
+   * undefined when it may go on (always, with `csrf: false`). See the option for the rule; the
+   * guards call it, and so can a guard of your own.
+   */
+  originRefusal(request: HttpRequestLike): string | undefined {
+    return this.options.csrf ? crossOriginRefusal(request as OriginRequestLike, this.options.csrf.trustedOrigins) : undefined;
   }
 
   /**
@@ -80,48 +94,24 @@ export class SessionTransport {
     return { userAgent: typeof userAgent === 'string' ? userAgent : '', ip: this.options.metadata?.ip ? addressOf(request) : null, rotatable };
   }
 
-  /** Sets the session cookie for a new or rotated session (Max-Age runs to its expiry). */
+  /**
+   * Sets the session cookie for a new or rotated session (Max-Age runs to its expiry), with
+   * `Cache-Control: no-store` whatever the route said: a cache that kept the response would
+   * hand the token to whoever asks next.
+   */
   write(response: HttpResponseLike, issued: Pick<IssuedSession, 'token'> & { session: { expires: Date } }): void {
     if (!this.options.cookie) return;
     const now = this.options.clock();
     appendSetCookie(response, serializeCookie(this.options.cookie, issued.token, issued.session.expires.getTime() - now, now));
+    noStore(response, true);
   }
 
-  /** Deletes the session cookie (logout). */
+  /** Deletes the session cookie (logout), with `Cache-Control: no-store`: a cached logout would replay its Set-Cookie. */
   clear(response: HttpResponseLike): void {
     if (!this.options.cookie) return;
     appendSetCookie(response, serializeCookie(this.options.cookie, '', 0, this.options.clock()));
+    noStore(response, true);
   }
-}
-
-interface FastifyReplyLike {
-  raw: unknown;
-  getHeader(name: string): string | string[] | number | undefined;
-  removeHeader(name: string): unknown;
-  header(name: string, value: string | string[]): unknown;
-}
-interface NodeResponseLike {
-  getHeader(name: string): number | string | string[] | undefined;
-  setHeader(name: string, value: string | string[]): unknown;
-}
-
-// One cookie of ours per response: a refresh followed by a logout keeps only the logout.
-function replacing(existing: number | string | string[] | undefined, cookie: string): string[] {
-  const cookies = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
-  const name = cookie.slice(0, cookie.indexOf('=') + 1);
-  return [...cookies.filter((c) => !c.startsWith(name)), cookie];
-}
-
-function appendSetCookie(response: HttpResponseLike, cookie: string): void {
-  const reply = response as Partial<FastifyReplyLike>;
-  if (typeof reply.header === 'function' && reply.raw) {
-    const cookies = replacing(reply.getHeader!('set-cookie'), cookie);
-    reply.removeHeader!('set-cookie');
-    reply.header('set-cookie', cookies);
-    return;
-  }
-  const res = response as NodeResponseLike;
-  res.setHeader('set-cookie', replacing(res.getHeader('set-cookie'), cookie));
 }
 
 /** @deprecated Since 0.2: `SessionTransport` (it reads bearer tokens too); the same provider. */
