@@ -5,6 +5,7 @@ import { IS_PUBLIC_KEY, type RouteRequirements, SESSION_REQUIREMENTS_KEY } from 
 import type { SessionValidation } from '../core/session.interfaces.js';
 import { ReauthenticationRequiredException } from '../core/session.exceptions.js';
 import { attachSession } from './session.request.js';
+import { noStore } from './response-headers.js';
 import { builtInExchange, type SessionExchange } from '../transports/session-exchange.js';
 import { bindSocket, isBound } from '../transports/socket-sessions.js';
 import { inTransportTerms } from '../transports/transport-errors.js';
@@ -23,6 +24,11 @@ interface RouteMetadata {
  * session; 403 when the session lacks a permission `@RequireSession()` asks for; 503 when the
  * store fails or times out. On GraphQL these are errors with `extensions.code`
  * UNAUTHENTICATED, FORBIDDEN and SERVICE_UNAVAILABLE; on a gateway, WsExceptions.
+ *
+ * Over HTTP (GraphQL too) it also refuses, with 403 and before the session is touched, a
+ * cookie-authenticated write from another origin (the `csrf` option), and answers with
+ * `Cache-Control: no-store` unless something already set one; a route's own
+ * `@Header('Cache-Control', …)` replaces it, since Nest applies it after the guards.
  *
  * Per controller with `@UseGuards(SessionGuard)`, or app-wide as an `APP_GUARD` with
  * `@Public()` on the routes that need no session. Extend it and override the protected hooks
@@ -56,12 +62,22 @@ export class SessionGuard implements CanActivate {
 
   private async authorize(context: ExecutionContext, type: string): Promise<void> {
     const { request, holder, response } = this.getRequestResponse(context);
+    // A WebSocket's handshake is its adapter's to check; it has no response to cache either.
+    const overHttp = type === 'http' || type === 'graphql';
+    // Before anything can fail: a 401 or 403 is as personal as a 200.
+    if (overHttp && response) noStore(response);
     const presented = this.getToken(request, context);
     if (presented === undefined) {
       this.logger.debug('refused: no session token');
       throw new UnauthorizedException();
     }
     const fromCookie = presented.from === 'cookie';
+    // Only a cookie rides along unasked on a forged request; a bearer token is sent by code that holds it.
+    const foreign = fromCookie && overHttp ? this.transport.originRefusal(request) : undefined;
+    if (foreign !== undefined) {
+      this.logger.debug(`forbidden: ${foreign}`);
+      throw new ForbiddenException();
+    }
     const client = this.transport.client(request, fromCookie && response !== undefined);
     // A socket is checked against the store once, then watched: its session's end closes it.
     const validation =
