@@ -15,6 +15,8 @@ export type { SessionContext, SessionData, SessionTypes, SessionUser } from './c
 export { SessionGuard } from './http/session.guard.js';
 /** `@CurrentUser()`, `@CurrentSession()`, `@CurrentExchange()`, `@Public()`, `@RequireSession()` and their metadata keys. */
 export { CurrentExchange, CurrentSession, CurrentUser, IS_PUBLIC_KEY, Public, RequireSession, SESSION_REQUIREMENTS_KEY } from './http/session.decorators.js';
+/** Refuses unsafe requests from another origin on routes without a session (login CSRF): `@UseGuards(SameOriginGuard)`. */
+export { SameOriginGuard } from './http/same-origin.guard.js';
 /** Reads the token of a request (bearer, then cookie) and writes or clears the session cookie; `SessionCookies` is its deprecated name. */
 export { SessionCookies, SessionTransport, type HttpRequestLike, type HttpResponseLike, type PresentedToken } from './http/session-transport.js';
 /** The session the guard validated for a request or socket (what `@CurrentSession()` returns). */
@@ -33,8 +35,8 @@ export { SESSION_ENDED_CLOSE_CODE } from './transports/socket-sessions.js';
 export type { IssuedSession, Session, SessionClientInfo, SessionMetadata, SessionRequirements, SessionValidation, UserId, ValidatedSession } from './core/session.interfaces.js';
 /** Every option of `forRoot`, composed of the slices below. */
 export type { SessionModuleOptions } from './options/session-module.options.js';
-/** `cookie`. */
-export type { SessionCookieOptions } from './http/http.options.js';
+/** `cookie`, and `csrf` (`{ trustedOrigins }` or `false`). */
+export type { SessionCookieOptions, SessionCsrfOptions } from './http/http.options.js';
 /** `cache`. */
 export type { SessionCacheOptions } from './cache/cache.options.js';
 /** The `metadata` option: which client details a session records. */
@@ -43,8 +45,8 @@ export type { SessionMetadataOptions } from './details/details.options.js';
 export type { SessionStorageOptions } from './stores/storage.options.js';
 /** `cleanup`. */
 export type { SessionCleanupOptions } from './cleanup/cleanup.options.js';
-/** `maxSessionsPerUser` and `rotationPolicy`. */
-export type { SessionLimitOptions, SessionRotationPolicy } from './core/core.options.js';
+/** `maxSessionsPerUser`, `rotationPolicy` and `bindToUserAgent`. */
+export type { SessionAgentBindingOptions, SessionLimitOptions, SessionRotationPolicy } from './core/core.options.js';
 /** `refreshToken`. */
 export type { SessionRefreshTokenOptions } from './tokens/tokens.options.js';
 /** `jwt`, with `tokenType: 'jwt'`. */
@@ -65,6 +67,7 @@ export {
 /** Event names and payloads, emitted through @nestjs/event-emitter when the app has it. */
 export {
   SessionEvents,
+  type SessionAgentMismatchEvent,
   type SessionCreatedEvent,
   type SessionDestroyedEvent,
   type SessionRevokedEvent,
@@ -105,8 +108,10 @@ export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/t
 export { RedisSessionStore, type RedisSessionStoreOptions } from './stores/redis/redis-session.store.js';
 /** A `SessionStore` that reads through a `SharedSessionCache` in front of another store (the store of `storage.type: 'memcached'`). */
 export { TieredSessionStore, type TieredSessionStoreOptions } from './stores/tiered/tiered-session.store.js';
-/** The `SharedSessionCache` on Memcached (memjs, required on first use, not by this import). */
-export { MemcachedSessionCache, type MemcachedSessionCacheOptions } from './stores/tiered/memcached-session.cache.js';
+/** The `SharedSessionCache` on Memcached (memjs, required on first use, not by this import), its entries signed with `secret`. */
+export { MemcachedSessionCache, type MemcachedSecret, type MemcachedSessionCacheOptions } from './stores/tiered/memcached-session.cache.js';
+/** Why a shared-cache entry was refused (`sessions_shared_cache_refused_total{reason}`). */
+export type { SharedCacheRefusal } from './telemetry/session.telemetry.js';
 /** What a cache shared by every instance offers a `TieredSessionStore`. */
 export type { SharedSessionCache } from './stores/tiered/shared-session-cache.interface.js';
 /** The interface a bus implements (`broadcast: myBus`), its injection token, and what it tells a listener. */

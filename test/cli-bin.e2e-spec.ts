@@ -38,6 +38,7 @@ function run(file: string, args: string[], options: { cwd?: string; env?: NodeJS
   );
 }
 
+const CACHE_SECRET = 'the-memcached-secret-of-the-cli-tests-0123456789';
 /** `npx nestjs-sessions …` in the project: its .bin link leads to this file. */
 const bin = (...args: string[]) => run('node_modules/nestjs-sessions/dist/cli/main.js', args);
 
@@ -251,7 +252,7 @@ describe('nestjs-sessions stats | purge | revoke-user --data-source', () => {
     const tiered = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ type: 'postgres', url: db.url }),
-        SessionModule.forRoot({ cleanup: false, storage: { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix }, resolveUser: (id) => ({ id }) }),
+        SessionModule.forRoot({ cleanup: false, storage: { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix, secret: CACHE_SECRET }, resolveUser: (id) => ({ id }) }),
       ],
     }).compile();
     const app = await tiered.init();
@@ -260,7 +261,9 @@ describe('nestjs-sessions stats | purge | revoke-user --data-source', () => {
       const userId = await createUser();
       const mine = await Promise.all([1, 2].map(() => service.createSession({ userId })));
       for (const s of mine) expect(await service.validateSession(s.token)).not.toBeNull();
-      const result = await bin('revoke-user', userId, '-d', 'dist/data-source.js', '--storage', 'memcached', '--memcached-servers', '127.0.0.1:11211', '--key-prefix', keyPrefix);
+      const args = ['revoke-user', userId, '-d', 'dist/data-source.js', '--storage', 'memcached', '--memcached-servers', '127.0.0.1:11211', '--key-prefix', keyPrefix];
+      expect(await bin(...args)).toMatchObject({ code: 2, stderr: expect.stringContaining('set SESSION_CACHE_SECRET') });
+      const result = await run('node_modules/nestjs-sessions/dist/cli/main.js', args, { env: { SESSION_CACHE_SECRET: CACHE_SECRET } });
       expect(result).toEqual({ stdout: `revoked 2 session(s) of user ${userId}\n`, stderr: '', code: 0 });
       await expectRevokedOnInstance(service, mine.map((s) => s.token));
     } finally {

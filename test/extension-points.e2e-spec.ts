@@ -74,7 +74,7 @@ describe('a store and a bus of the app own', () => {
 describe('startup without the DataSource an option needs', () => {
   it.each([
     ['database', { storage: { type: 'database' } }, 'storage.type', /storage\.type 'database' keeps sessions in PostgreSQL/],
-    ['memcached', { storage: { type: 'memcached', servers: '127.0.0.1:11211' } }, 'storage.type', /PostgreSQL/],
+    ['memcached', { storage: { type: 'memcached', servers: '127.0.0.1:11211', secret: 'a-memcached-secret-of-32-bytes-or-more-0123' } }, 'storage.type', /PostgreSQL/],
     ['the default', {}, 'storage.type', /storage\.type 'database'/],
     ['userEntity', { userEntity: Account, resolveUser: undefined, storage: new InMemorySessionStore(), broadcast: false }, 'userEntity', /userEntity reads your users through TypeORM/],
   ] as [string, Partial<SessionModuleOptions>, string, RegExp][])('%s storage fails naming the option and how to fix it', async (_label, options, option, why) => {

@@ -116,9 +116,11 @@ describe.each(['express', 'fastify'] as const)('SessionGuard and the passport st
     }
   });
 
-  it('reads the well-formed cookie when a parent domain planted a second one of the same name', async () => {
+  it('refuses a request carrying the session cookie twice, whichever holds the live token', async () => {
+    // Nothing tells which one is ours: a parent domain may have planted either (issue 18, finding 7).
     const { token } = await sessions.createSession({ userId: 'u-dup' });
-    await request(base).get('/guarded').set('Cookie', `__Host-sid=planted; __Host-sid=${token}`).expect(200);
+    await request(base).get('/guarded').set('Cookie', `__Host-sid=planted; __Host-sid=${token}`).expect(401);
+    await request(base).get('/guarded').set('Cookie', `__Host-sid=${token}`).expect(200);
   });
 
   it('sets and clears the cookie under the configured __Host- name through SessionTransport', async () => {

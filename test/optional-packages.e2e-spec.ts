@@ -53,7 +53,7 @@ describe('a missing optional package stops the app at startup, naming it', () =>
   it.each([
     ['jose', 'tokenType', jwt, false, /SessionModule option "tokenType": 'jwt' needs the jose package.*npm install jose/],
     ['ioredis', 'storage.type', `{ storage: { type: 'redis', url: 'redis://127.0.0.1:6379' } }`, false, /SessionModule option "storage.type".*npm install ioredis/],
-    ['memjs', 'storage.type', `{ storage: { type: 'memcached', servers: '127.0.0.1:11211' } }`, true, /SessionModule option "storage.type".*npm install memjs/],
+    ['memjs', 'storage.type', `{ storage: { type: 'memcached', servers: '127.0.0.1:11211', secret: '${SECRET}' } }`, true, /SessionModule option "storage.type".*npm install memjs/],
   ])('without %s (%s)', async (hide, _option, options, orm, message) => {
     const script = app(options, orm);
     // The same app starts when nothing is hidden, so the refusal is the package's absence.

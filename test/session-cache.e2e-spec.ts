@@ -154,7 +154,7 @@ const memory = new InMemorySessionStore();
 const STORAGES: [string, SessionModuleOptions['storage'], { orm: boolean; broadcast?: () => SessionModuleOptions['broadcast'] }][] = [
   ['database', { type: 'database' }, { orm: true }],
   ['redis', { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: prefix }, { orm: false }],
-  ['memcached', { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix: prefix }, { orm: true }],
+  ['memcached', { type: 'memcached', servers: '127.0.0.1:11211', keyPrefix: prefix, secret: randomBytes(32) }, { orm: true }],
   // One store for both instances, as one database would be; each instance its own bus.
   ['in-memory (custom)', memory, { orm: false, broadcast: () => hub.bus() }],
 ];

@@ -100,8 +100,12 @@ export function storageFrom(values: Values, env: NodeJS.ProcessEnv): Exclude<Ses
       return { type };
     case 'redis':
       return { type, url: text(values, 'redis-url') ?? (env.REDIS_URL || 'redis://127.0.0.1:6379'), ...prefix };
-    case 'memcached':
-      return { type, servers: text(values, 'memcached-servers') ?? (env.MEMCACHED_URL || '127.0.0.1:11211'), ...prefix };
+    case 'memcached': {
+      // From the environment only: a flag would leave the secret in the shell history and ps.
+      const secret = env.SESSION_CACHE_SECRET;
+      if (!secret) throw new SessionsCliError('--storage memcached: set SESSION_CACHE_SECRET to your storage.secret (the newest one), as your app signs Memcached entries with it.');
+      return { type, servers: text(values, 'memcached-servers') ?? (env.MEMCACHED_URL || '127.0.0.1:11211'), secret, ...prefix };
+    }
     default:
       throw new SessionsCliError(
         `--storage: got ${JSON.stringify(type)}${text(values, 'storage') === undefined ? ' from SESSION_STORAGE' : ''}; expected database, redis or memcached, as your SessionModule's storage.type.`,

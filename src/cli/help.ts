@@ -72,6 +72,9 @@ cache.ttl.
   --redis-url <url>           with redis (default redis://127.0.0.1:6379)     [env REDIS_URL]
   --memcached-servers <list>  with memcached: host:port[,host:port] (default 127.0.0.1:11211)
                                                                              [env MEMCACHED_URL]
+                              with memcached, SESSION_CACHE_SECRET (env only) is your
+                              storage.secret; SASL credentials: MEMCACHE_USERNAME and
+                              MEMCACHE_PASSWORD (read by memjs)
   --key-prefix <prefix>       your storage.keyPrefix, if you set one (redis, memcached)
                                                                              [env SESSION_KEY_PREFIX]
 Exit code 0 when done, 2 when called wrongly, 1 when the work failed.`;

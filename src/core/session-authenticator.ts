@@ -34,6 +34,7 @@ export class SessionAuthenticator {
     private readonly options: AuthenticationOptions,
     private readonly resolveUser: (userId: string) => unknown,
     private readonly lastSeen: LastSeen,
+    private readonly revokeRefused: (tokenHash: Buffer) => Promise<unknown> = async () => undefined,
   ) {}
 
   /**
@@ -45,7 +46,11 @@ export class SessionAuthenticator {
     this.tokens.requireAgent(client, 'authenticate');
     const now = this.options.clock();
     const unwrapped = this.tokens.wrapped ? await this.tokens.unwrap(presented, client, { now }) : null;
-    if (unwrapped && 'refused' in unwrapped) return this.telemetry.refuse(unwrapped.refused);
+    if (unwrapped && 'refused' in unwrapped) {
+      // Refused whatever the revocation does; a failed one is the store call's to report.
+      if (unwrapped.revokeTokenHash) await this.revokeRefused(unwrapped.revokeTokenHash).catch(() => undefined);
+      return this.telemetry.refuse(unwrapped.refused);
+    }
     const token = unwrapped ? unwrapped.token : presented;
     if (!isWellFormedToken(token)) return this.telemetry.refuse('malformed');
     // With refresh tokens a token ends maxAge after its issue time: refused with no lookup.

@@ -67,6 +67,14 @@ export class SessionRevoker {
     return this.bus.close();
   }
 
+  /** Ends the session of a hash a refusal named (a token from another agent, with bindToUserAgent.revoke); false when there was none. */
+  async revokeTokenHash(tokenHash: Buffer, reason: RevokeReason): Promise<boolean> {
+    const removed = await this.ending('deleteByTokenHash', [tokenHash], () => this.store.deleteByTokenHash(tokenHash), (s) => (s ? [s] : []));
+    if (!removed) return false;
+    this.announce([removed], reason);
+    return true;
+  }
+
   /** Logs a token out. Idempotent: true if a session was removed, false otherwise. */
   async revokeSession(presented: unknown, client: SessionClientInfo | undefined): Promise<boolean> {
     this.tokens.requireAgent(client, 'revokeSession');

@@ -66,7 +66,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
       refreshWindow: options.refreshToken?.maxAge ?? null,
     };
     const { clock } = options;
-    const tokens = (this.tokens = new SessionTokens(options));
+    const tokens = (this.tokens = new SessionTokens(options, telemetry));
     const local = new LocalSessions(options.cache);
     this.calls = new StoreCalls(telemetry, options.storeTimeout);
     this.revoker = new SessionRevoker(store, bus, this.calls, telemetry, local, tokens);
@@ -83,7 +83,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
     this.issuer = new SessionIssuer(store, this.calls, telemetry, tokens, this.revoker, rules, options.maxSessionsPerUser, clock, details);
     this.rotator = new SessionRotator(store, this.calls, telemetry, tokens, this.issuer, this.revoker, rules, { ...options.rotationPolicy, clock, refreshGrace: 2 * options.storeTimeout });
     const lastSeen = new LastSeen(store, this.calls, options.metadata?.lastSeen ?? null);
-    this.authenticator = new SessionAuthenticator(store, this.calls, telemetry, tokens, local, this.rotator, rules, options, resolveUser, lastSeen);
+    this.authenticator = new SessionAuthenticator(store, this.calls, telemetry, tokens, local, this.rotator, rules, options, resolveUser, lastSeen, (hash) => this.revoker.revokeTokenHash(hash, 'agent_mismatch'));
     this.state = new SessionState(store, this.calls, tokens, this.revoker, options);
     this.purger = new SessionPurger(store, this.calls, telemetry, options.purgeBatchSize, clock);
     this.connections = local.connections = new SessionConnections({

@@ -77,6 +77,7 @@ describe('resolveSessionOptions', () => {
       absoluteMaxAge: true,
       cookie: true,
       bearer: true,
+      csrf: true,
       cache: true,
       storage: true,
       replication: true,
