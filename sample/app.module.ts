@@ -1,4 +1,4 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Inject, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { PassportModule } from '@nestjs/passport';
@@ -13,9 +13,12 @@ import { AccountController, AdminController, AuthController, RefreshController }
 import { AuditListener } from './audit.listener.js';
 import { ReauthenticationController, securityController, SessionDataController } from './details.controller.js';
 import { HealthController } from './health.controller.js';
-import { LocalStrategy } from './local.strategy.js';
-import { MetricsController } from './metrics.controller.js';
+import { LocalAuthGuard, LocalStrategy } from './local.strategy.js';
+import { type LoginAttemptsStorage, MemoryLoginAttempts, RedisLoginAttempts } from './login-attempts.storage.js';
+import { LoginThrottleGuard, type LoginThrottleOptions, loginThrottleImports } from './login-throttle.js';
+import { metricsController } from './metrics.controller.js';
 import { demoMigrations } from './migrations.js';
+import { pageHeaders } from './page-headers.js';
 import { PagesController } from './pages.controller.js';
 import { SessionGateway } from './session.gateway.js';
 import { SessionResolver } from './session.resolver.js';
@@ -38,19 +41,50 @@ export interface DemoAppOptions {
   http?: 'express' | 'fastify';
   /** How recently the user must have proved who they are for `GET /me/security` (SESSION_FRESH_AGE). Default 10m. */
   freshAge?: Duration;
+  /** The login throttling's limits; the defaults (10 failures per email, 100 attempts per address, in 15 minutes) when left out. */
+  loginThrottle?: LoginThrottleOptions;
+  /** The bearer token `GET /metrics` asks for (METRICS_TOKEN); without one there is no `/metrics`. */
+  metricsToken?: string;
 }
 
 /**
+ * Where the login throttling counts: in Redis when the sessions are there, so every instance
+ * on it shares the counts, under the store's key prefix (`sess:` by default) beside its keys;
+ * else in this process, on the session clock. (With SESSION_STORAGE=memcached or the database
+ * each instance counts for itself: a limit per instance, which the README says.)
+ */
+function loginAttemptsOf(session: DemoAppOptions['session']): () => LoginAttemptsStorage {
+  const storage = session?.storage;
+  if (storage && 'type' in storage && storage.type === 'redis' && storage.url) {
+    const { url, keyPrefix = 'sess:' } = storage;
+    return () => new RedisLoginAttempts(url, `${keyPrefix}login:`);
+  }
+  return () => new MemoryLoginAttempts(session?.clock);
+}
+
+const PAGE_HEADERS = Symbol('PAGE_HEADERS');
+
+/**
  * The demo: SessionGuard app-wide (APP_GUARD) with @Public() on the open routes, login
- * through passport-local, and the sessions table migrated at start. Permissions (`admin` for
+ * through passport-local behind the login throttling (login-throttle.ts), and the sessions table
+ * migrated at start; helmet's headers on the HTML pages; `/metrics` only with a token. Permissions (`admin` for
  * the first user) and the account context come from `resolvePermissions` and `resolveContext`;
  * `POST /auth/refresh` exists only with refresh tokens on, `POST /auth/reauthenticate` only with
  * `reauthentication`, `/session/data` only with `data`. `POST /graphql` and a socket.io gateway go
  * through the same guard.
  */
 @Module({})
-export class AppModule {
+export class AppModule implements NestModule {
+  constructor(@Inject(PAGE_HEADERS) private readonly headers: ReturnType<typeof pageHeaders>) {}
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(this.headers).forRoutes(PagesController);
+  }
+
   static forRoot(options: DemoAppOptions): DynamicModule {
+    const cookie = options.session?.cookie;
+    // The library's cookie is Secure unless told otherwise.
+    const secure = cookie !== false && (cookie?.secure ?? true);
     return {
       module: AppModule,
       imports: [
@@ -68,6 +102,7 @@ export class AppModule {
         }),
         UsersModule,
         PassportModule,
+        ...loginThrottleImports(options.loginThrottle ?? {}, loginAttemptsOf(options.session)),
         options.http === 'fastify'
           ? GraphQLModule.forRoot<MercuriusDriverConfig>({ driver: MercuriusDriver, autoSchemaFile: true, path: '/graphql' })
           : // No stack traces in error responses: Apollo sends them unless NODE_ENV is production.
@@ -95,10 +130,19 @@ export class AppModule {
         AccountController,
         AdminController,
         HealthController,
-        MetricsController,
+        ...(options.metricsToken ? [metricsController(options.metricsToken)] : []),
         PagesController,
       ],
-      providers: [LocalStrategy, AuditListener, SessionResolver, SessionGateway, { provide: APP_GUARD, useClass: SessionGuard }],
+      providers: [
+        LocalStrategy,
+        LoginThrottleGuard,
+        LocalAuthGuard,
+        AuditListener,
+        SessionResolver,
+        SessionGateway,
+        { provide: APP_GUARD, useClass: SessionGuard },
+        { provide: PAGE_HEADERS, useValue: pageHeaders(secure) },
+      ],
     };
   }
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Req, Res, UnauthorizedException, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Logger, NotFoundException, Param, Post, Req, Res, UnauthorizedException, UseGuards } from '@nestjs/common';
 import { IsString } from 'class-validator';
 import {
   CurrentSession,
@@ -6,12 +6,13 @@ import {
   type IssuedSession,
   Public,
   RequireSession,
+  SameOriginGuard,
   SessionTransport,
   SessionService,
   type ValidatedSession,
 } from 'nestjs-sessions';
 import type { AccountContext } from './account-context.js';
-import { CredentialsDto } from './credentials.dto.js';
+import { RegistrationDto } from './credentials.dto.js';
 import { LocalAuthGuard } from './local.strategy.js';
 import { type AccountUser, type PublicUser, UsersService } from './users.service.js';
 
@@ -36,6 +37,18 @@ function tokensOf(issued: IssuedSession) {
   return { token, expiresAt: session.expires, ...(refreshToken === undefined ? {} : { refreshToken, refreshExpiresAt: refreshExpires }) };
 }
 
+/**
+ * What registering answers, whether the email was free or taken: the same status and body, so
+ * the route cannot be asked who has an account (the timing is the same too: a taken email is
+ * hashed and inserted like a new one). A real app would mail the address here.
+ */
+export const REGISTERED = { message: 'If that email was not registered yet, it is now: log in with it.' } as const;
+
+/** Registers, and logs (for the operator only) whether an account was made. */
+export async function registerQuietly(users: UsersService, logger: Logger, { email, password }: RegistrationDto): Promise<void> {
+  logger.log((await users.register(email, password)) ? 'registration: a new account' : 'registration: the email was taken, answered as for a new one');
+}
+
 export class RefreshDto {
   @IsString({ message: 'refreshToken must be a string' })
   refreshToken: string;
@@ -43,20 +56,34 @@ export class RefreshDto {
 
 @Controller('auth')
 export class AuthController {
+  private readonly logger = new Logger('Auth');
+
   constructor(
     private readonly users: UsersService,
     private readonly sessions: SessionService,
     private readonly transport: SessionTransport,
   ) {}
 
+  /**
+   * 201 with the same body for a new and a taken email; 400 with the field errors (the password
+   * policy); 403 for a post from another origin (SameOriginGuard: there is no session to protect
+   * yet, so SessionGuard's own check does not run on these public routes).
+   */
   @Public()
+  @UseGuards(SameOriginGuard)
   @Post('register')
-  register(@Body() body: CredentialsDto): Promise<PublicUser> {
-    return this.users.register(body.email, body.password);
+  async register(@Body() body: RegistrationDto): Promise<typeof REGISTERED> {
+    await registerQuietly(this.users, this.logger, body);
+    return REGISTERED;
   }
 
+  /**
+   * 200 with the tokens; 403 from another origin (login CSRF: logging the victim's browser in as
+   * the attacker), refused before anything is counted or hashed; 400 unless two strings; 429
+   * with Retry-After past the throttling's limits; 401 for anything wrong.
+   */
   @Public()
-  @UseGuards(LocalAuthGuard)
+  @UseGuards(SameOriginGuard, LocalAuthGuard)
   @Post('login')
   @HttpCode(200)
   async login(@CurrentUser() user: PublicUser, @Req() request: Request, @Res({ passthrough: true }) response: Response) {

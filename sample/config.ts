@@ -1,4 +1,5 @@
 import { parseDuration, type SessionModuleOptions } from 'nestjs-sessions';
+import { LOGIN_THROTTLE_DEFAULTS, type LoginThrottleOptions } from './login-throttle.js';
 
 /** The demo's settings, read from the environment once at start. */
 export interface DemoConfig {
@@ -8,6 +9,10 @@ export interface DemoConfig {
   pgliteDir: string;
   /** How recently a user must have proved who they are for the sensitive routes (`GET /me/security`). */
   freshAge: string;
+  /** The login throttling's limits (LOGIN_EMAIL_LIMIT, LOGIN_IP_LIMIT, LOGIN_THROTTLE_WINDOW). */
+  loginThrottle: Required<LoginThrottleOptions>;
+  /** The bearer token `GET /metrics` asks for (METRICS_TOKEN); without one the route does not exist. */
+  metricsToken: string | undefined;
   session: Omit<SessionModuleOptions, 'resolveUser'>;
 }
 
@@ -33,6 +38,7 @@ export const SESSION_OPTION_VARIABLES: Record<string, string> = {
   'storage.type': 'SESSION_STORAGE',
   'storage.url': 'REDIS_URL',
   'storage.servers': 'MEMCACHED_URL',
+  'storage.secret': 'SESSION_CACHE_SECRET',
   'cleanup.schedule': 'SESSION_CLEANUP_SCHEDULE',
   tokenType: 'SESSION_TOKEN_TYPE',
   jwt: 'SESSION_JWT_SECRET',
@@ -44,6 +50,8 @@ export const SESSION_OPTION_VARIABLES: Record<string, string> = {
   maxSessionsPerUser: 'SESSION_MAX_PER_USER',
   bindToUserAgent: 'SESSION_BIND_USER_AGENT',
   'data.maxBytes': 'SESSION_DATA_MAX_BYTES',
+  csrf: 'SESSION_TRUSTED_ORIGINS',
+  'csrf.trustedOrigins': 'SESSION_TRUSTED_ORIGINS',
 };
 
 /** The kid of the demo's one JWT key (SESSION_JWT_SECRET). */
@@ -100,16 +108,26 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
     throw new DemoConfigError('SESSION_CACHE_SIZE', `got ${JSON.stringify(cacheSize)}; expected a whole number of sessions (0 turns the cache off).`);
   }
   const cacheTtl = duration(env, 'SESSION_CACHE_TTL');
+  const secure = boolean(env, 'COOKIE_SECURE', true);
   return {
     port,
     databaseUrl,
     pgliteDir: env.PGLITE_DIR || '.data/pglite',
     freshAge: duration(env, 'SESSION_FRESH_AGE') ?? DEFAULT_FRESH_AGE,
+    loginThrottle: loginThrottleFrom(env),
+    metricsToken: metricsTokenFrom(env),
     session: {
       maxAge: duration(env, 'SESSION_MAX_AGE'),
       updateAge: duration(env, 'SESSION_UPDATE_AGE'),
       absoluteMaxAge: absoluteMaxAge ?? false,
-      cookie: { name: 'session', secure: boolean(env, 'COOKIE_SECURE', true), sameSite: 'lax' },
+      // __Host-: a browser keeps such a cookie only if it is Secure, for Path=/ and this host
+      // alone, so a sibling subdomain can neither plant one nor shadow this one. Over plain http
+      // (COOKIE_SECURE=false) a browser would refuse it, hence the plain name there.
+      cookie: { name: secure ? '__Host-session' : 'session', secure, sameSite: 'lax' },
+      // The cross-origin check on cookie-authenticated writes is the library's default; these
+      // are the other origins whose pages may post here (the library checks each, naming
+      // SESSION_TRUSTED_ORIGINS through SESSION_OPTION_VARIABLES).
+      csrf: { trustedOrigins: listFrom(env.SESSION_TRUSTED_ORIGINS) },
       cache: cacheSize === '0' ? false : { ttl: cacheTtl, size: cacheSize === '' ? undefined : Number(cacheSize) },
       storage,
       // "off" leaves the purge to an external job (npm run sessions -- purge).
@@ -118,6 +136,38 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
       ...detailsFrom(env),
     },
   };
+}
+
+/** A comma-separated list, each entry trimmed, empty ones dropped. */
+function listFrom(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+}
+
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, what: string): number {
+  const value = env[name] ?? '';
+  if (value === '') return fallback;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) throw new DemoConfigError(name, `got ${JSON.stringify(value)}; expected ${what}.`);
+  return Number(value);
+}
+
+/**
+ * The login throttling. LOGIN_IP_LIMIT=off drops the per-address limit, for a demo behind a
+ * proxy it does not trust (every client would share the proxy's address) or a load test.
+ */
+function loginThrottleFrom(env: NodeJS.ProcessEnv): Required<LoginThrottleOptions> {
+  const emailLimit = wholeNumber(env, 'LOGIN_EMAIL_LIMIT', LOGIN_THROTTLE_DEFAULTS.emailLimit, 'a positive whole number of failed logins per email');
+  const ipLimit =
+    env.LOGIN_IP_LIMIT === 'off' ? false : wholeNumber(env, 'LOGIN_IP_LIMIT', LOGIN_THROTTLE_DEFAULTS.ipLimit, 'a positive whole number of login attempts per address, or off');
+  return { emailLimit, ipLimit, window: duration(env, 'LOGIN_THROTTLE_WINDOW') ?? LOGIN_THROTTLE_DEFAULTS.window };
+}
+
+/** METRICS_TOKEN, as long as a secret should be; like SESSION_JWT_SECRET, never repeated in an error. */
+function metricsTokenFrom(env: NodeJS.ProcessEnv): string | undefined {
+  const token = env.METRICS_TOKEN || undefined;
+  if (token !== undefined && (Buffer.byteLength(token) < MIN_SECRET_BYTES || /\s/.test(token))) {
+    throw new DemoConfigError('METRICS_TOKEN', `got a ${Buffer.byteLength(token)}-byte token${/\s/.test(token) ? ' with whitespace' : ''}; expected at least ${MIN_SECRET_BYTES} bytes and no whitespace (openssl rand -base64 32).`);
+  }
+  return token;
 }
 
 type DetailsOptions = Pick<SessionModuleOptions, 'metadata' | 'reauthentication' | 'data'>;
@@ -147,8 +197,15 @@ function storageFrom(env: NodeJS.ProcessEnv): NonNullable<SessionModuleOptions['
       return { type };
     case 'redis':
       return { type, url: env.REDIS_URL || 'redis://127.0.0.1:6379' };
-    case 'memcached':
-      return { type, servers: env.MEMCACHED_URL || '127.0.0.1:11211' };
+    case 'memcached': {
+      // The tier signs its entries, so whoever else can write to Memcached cannot make a session;
+      // the library checks the length (and names this variable through SESSION_OPTION_VARIABLES).
+      const secret = env.SESSION_CACHE_SECRET || undefined;
+      if (secret === undefined) {
+        throw new DemoConfigError('SESSION_CACHE_SECRET', `missing; SESSION_STORAGE=memcached signs what it caches with a secret of at least ${MIN_SECRET_BYTES} bytes, the same on every instance (openssl rand -base64 48).`);
+      }
+      return { type, servers: env.MEMCACHED_URL || '127.0.0.1:11211', secret };
+    }
     default:
       throw new DemoConfigError('SESSION_STORAGE', `got ${JSON.stringify(type)}; expected database, redis or memcached.`);
   }

@@ -11,17 +11,18 @@ import {
   Req,
   type Type,
   UnauthorizedException,
+  UseGuards,
 } from '@nestjs/common';
-import { IsString, MaxLength } from 'class-validator';
+import { IsString } from 'class-validator';
 import { CurrentSession, CurrentUser, type Duration, RequireSession, SessionService, SessionTransport, type ValidatedSession } from 'nestjs-sessions';
+import { LoginThrottleGuard } from './login-throttle.js';
 import { type PublicUser, UsersService } from './users.service.js';
 
 type Request = Parameters<SessionTransport['readToken']>[0];
 
 export class PasswordDto {
-  // The same bound as at login: one request must not buy minutes of scrypt.
+  // As at login, no length rule: a wrong password of any length is a 401.
   @IsString({ message: 'password must be a string' })
-  @MaxLength(128, { message: 'password must be at most 128 characters' })
   password: string;
 }
 
@@ -32,16 +33,21 @@ export class ReauthenticationController {
     private readonly users: UsersService,
     private readonly sessions: SessionService,
     private readonly transport: SessionTransport,
+    private readonly throttle: LoginThrottleGuard,
   ) {}
 
   /**
    * The password of the user already logged in, asked again before a sensitive action. A wrong
    * one gets the generic 401 and leaves the session as it was: it stays logged in, not fresh.
+   * Throttled as a login at the user's email (after the session guard, which names the user):
+   * a stolen session must not be a way to guess its owner's password without limit.
    */
   @Post('reauthenticate')
+  @UseGuards(LoginThrottleGuard)
   @HttpCode(204)
   async reauthenticate(@CurrentUser() user: PublicUser, @Body() body: PasswordDto, @Req() request: Request): Promise<void> {
     if (!(await this.users.checkPassword(user.id, body.password))) throw new UnauthorizedException();
+    await this.throttle.forgive(request);
     // False when the session ended between the guard and here (a logout elsewhere).
     if (!(await this.sessions.markReauthenticated(this.transport.readToken(request)?.token, this.transport.client(request)))) {
       throw new UnauthorizedException();

@@ -3,7 +3,8 @@ import { AuthGuard, PassportStrategy } from '@nestjs/passport';
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { Strategy } from 'passport-local';
-import { CredentialsDto } from './credentials.dto.js';
+import { LoginDto } from './credentials.dto.js';
+import { LoginThrottleGuard } from './login-throttle.js';
 import { type PublicUser, UsersService } from './users.service.js';
 
 /** passport-local on `email` and `password`. */
@@ -21,15 +22,27 @@ export class LocalStrategy extends PassportStrategy(Strategy, 'local') {
   }
 }
 
-/** Validates the body first (400 with field errors), then runs passport-local (401). */
+/**
+ * A login, in this order: the body must be two strings (400 with field errors; no password is
+ * tried, so nothing is counted), then the throttling counts the attempt (429 past a limit,
+ * before any scrypt work), then passport-local checks the password (401). A login that
+ * succeeds takes its attempt back from its email's count.
+ */
 @Injectable()
 export class LocalAuthGuard extends AuthGuard('local') {
+  constructor(private readonly throttle: LoginThrottleGuard) {
+    super();
+  }
+
   override async canActivate(context: ExecutionContext): Promise<boolean> {
-    const body = context.switchToHttp().getRequest<{ body?: unknown }>().body;
-    const errors = await validate(plainToInstance(CredentialsDto, body ?? {}));
+    const request = context.switchToHttp().getRequest<{ body?: unknown }>();
+    const errors = await validate(plainToInstance(LoginDto, request.body ?? {}));
     if (errors.length > 0) {
       throw new BadRequestException(errors.flatMap((e) => Object.values(e.constraints ?? {})));
     }
-    return (await super.canActivate(context)) as boolean;
+    await this.throttle.canActivate(context);
+    await super.canActivate(context);
+    await this.throttle.forgive(request);
+    return true;
   }
 }

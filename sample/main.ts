@@ -25,7 +25,14 @@ async function main(): Promise<void> {
   try {
     // PGlite is one backend: NOTIFY does not reach another connection, and one instance needs no broadcast.
     const broadcast = !(embedded && config.session.storage?.type !== 'redis');
-    app = await createDemoApp({ databaseUrl, poolSize: embedded ? EMBEDDED_POOL_SIZE : 10, freshAge: config.freshAge, session: { ...config.session, broadcast } });
+    app = await createDemoApp({
+      databaseUrl,
+      poolSize: embedded ? EMBEDDED_POOL_SIZE : 10,
+      freshAge: config.freshAge,
+      loginThrottle: config.loginThrottle,
+      metricsToken: config.metricsToken,
+      session: { ...config.session, broadcast },
+    });
   } catch (error) {
     // Leave the embedded database's files closed cleanly even when the app cannot start.
     await embedded?.close();

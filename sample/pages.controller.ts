@@ -8,8 +8,10 @@ import {
   Get,
   Header,
   HttpException,
+  Logger,
   Param,
   Post,
+  Query,
   Redirect,
   Req,
   Res,
@@ -17,9 +19,9 @@ import {
   UseGuards,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { CurrentSession, CurrentUser, Public, type Session, SessionTransport, SessionService } from 'nestjs-sessions';
-import { startSession } from './auth.controller.js';
-import { CredentialsDto } from './credentials.dto.js';
+import { CurrentSession, CurrentUser, Public, SameOriginGuard, type Session, SessionTransport, SessionService } from 'nestjs-sessions';
+import { REGISTERED, registerQuietly, startSession } from './auth.controller.js';
+import { RegistrationDto } from './credentials.dto.js';
 import { LocalAuthGuard } from './local.strategy.js';
 import { accountPage, loginPage } from './pages.js';
 import { type PublicUser, UsersService } from './users.service.js';
@@ -55,6 +57,8 @@ class PageErrorFilter implements ExceptionFilter {
 @Controller()
 @UseFilters(PageErrorFilter)
 export class PagesController {
+  private readonly logger = new Logger('Pages');
+
   constructor(
     private readonly users: UsersService,
     private readonly sessions: SessionService,
@@ -70,24 +74,29 @@ export class PagesController {
   @Get('login')
   @Header('content-type', HTML)
   @Header('content-security-policy', CSP)
-  login(): string {
-    return loginPage();
+  login(@Query('registered') registered?: string): string {
+    return loginPage(undefined, registered === undefined ? undefined : REGISTERED.message);
   }
 
+  // SameOriginGuard: a form auto-submitted by another site must not log this browser in as the attacker.
   @Public()
-  @UseGuards(LocalAuthGuard)
+  @UseGuards(SameOriginGuard, LocalAuthGuard)
   @Post('login')
   @Redirect('/account', 303)
   async submitLogin(@CurrentUser() user: PublicUser, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
     await startSession(this.sessions, this.transport, request, response, user);
   }
 
+  /**
+   * Registering starts no session: a new email and a taken one both go back to the login page
+   * with the same notice (logging the new account in would tell the two apart).
+   */
   @Public()
+  @UseGuards(SameOriginGuard)
   @Post('register')
-  @Redirect('/account', 303)
-  async submitRegister(@Body() body: CredentialsDto, @Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
-    const user = await this.users.register(body.email, body.password);
-    await startSession(this.sessions, this.transport, request, response, user);
+  @Redirect('/login?registered', 303)
+  async submitRegister(@Body() body: RegistrationDto): Promise<void> {
+    await registerQuietly(this.users, this.logger, body);
   }
 
   @Get('account')

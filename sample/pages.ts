@@ -19,6 +19,7 @@ function page(title: string, body: string): string {
   table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
   th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #ddd; }
   .error { color: #a00; }
+  .notice { color: #060; }
   .actions { display: flex; gap: .5rem; }
   td button { white-space: nowrap; }
   .current { font-size: .85em; background: #e6f2e6; padding: 0 .3rem; border-radius: .2rem; white-space: nowrap; }
@@ -31,13 +32,17 @@ ${body}
 </html>`;
 }
 
-export function loginPage(error?: string): string {
+/**
+ * The login form, which registers too. No `minlength` on the password: the policy is the
+ * registration's (the server says so there), and a login must be free to send any password.
+ */
+export function loginPage(error?: string, notice?: string): string {
   return page(
     'Log in',
-    `${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}
+    `${error ? `<p class="error" role="alert">${escape(error)}</p>` : ''}${notice ? `<p class="notice" role="status">${escape(notice)}</p>` : ''}
 <form class="stack" method="post" action="/login">
   <label>Email <input name="email" type="email" autocomplete="username" required></label>
-  <label>Password <input name="password" type="password" autocomplete="current-password" minlength="8" required></label>
+  <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
   <button type="submit">Log in</button>
   <button type="submit" formaction="/register">Register</button>
 </form>`,

@@ -1,7 +1,7 @@
-import { ConflictException, Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { QueryFailedError, type Repository } from 'typeorm';
-import { burnPasswordCheck, hashPassword, verifyPassword } from './passwords.js';
+import { burnPasswordCheck, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import { User } from './user.entity.js';
 
 /** What the demo shows of a user. */
@@ -15,12 +15,15 @@ export interface AccountUser extends PublicUser {
   createdAt: Date;
 }
 
-const UNIQUE_VIOLATION = '23505';
 const QUERY_TIMEOUT_MS = 2_000;
+// SQLSTATE classes that mean the database is not answering (08 connection, 53 resources, 57P
+// shutdown), and Node's network errors (ECONNRESET, ECONNREFUSED, EPIPE, ETIMEDOUT, …): the
+// database went away, which is a 503, not a bug.
+const UNAVAILABLE = /^(08|53|57P|E[A-Z]+$)/;
 
 /**
  * A users query that fails like the session store does when the database is away: 503 (never
- * a 500, never a request hanging), a taken email still a 409.
+ * a 500, never a request hanging).
  */
 async function query<T>(work: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -30,10 +33,9 @@ async function query<T>(work: () => Promise<T>): Promise<T> {
       new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ServiceUnavailableException()), QUERY_TIMEOUT_MS))),
     ]);
   } catch (error) {
-    const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
-    if (code === UNIQUE_VIOLATION) throw new ConflictException('That email is already registered.');
-    // Any SQL error means the database answered: a bug, so a 500. No answer at all is a 503.
-    if (code !== undefined && !/^(08|53|57P)/.test(code)) throw error;
+    const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : (error as { code?: unknown }).code;
+    // Any other SQL error means the database answered: a bug, so a 500. No answer at all is a 503.
+    if (typeof code === 'string' && !UNAVAILABLE.test(code)) throw error;
     throw error instanceof ServiceUnavailableException ? error : new ServiceUnavailableException(undefined, { cause: error });
   } finally {
     clearTimeout(timer);
@@ -44,13 +46,22 @@ async function query<T>(work: () => Promise<T>): Promise<T> {
 export class UsersService {
   // The first user stays the first (the demo deletes no one), so it is looked up once.
   private firstUserId: Promise<string | null> | undefined;
+  private readonly logger = new Logger('Users');
 
   constructor(@InjectRepository(User) private readonly users: Repository<User>) {}
 
-  async register(email: string, password: string): Promise<PublicUser> {
-    const user = this.users.create({ email: email.toLowerCase(), passwordHash: await hashPassword(password) });
-    await query(() => this.users.insert(user));
-    return { id: user.id, email: user.email };
+  /**
+   * Registers `email` unless it is taken, and says nothing of which: a taken email is hashed and
+   * inserted like a new one (the insert then does nothing), so the answer and its timing are the
+   * same. A real app would now mail the address: a confirmation link when the account is new,
+   * "you already have an account" when not. Resolves whether an account was made, for the log.
+   */
+  async register(email: string, password: string): Promise<boolean> {
+    const passwordHash = await hashPassword(password);
+    const result = await query(() =>
+      this.users.createQueryBuilder().insert().values({ email: email.toLowerCase(), passwordHash }).orIgnore().returning(['id']).execute(),
+    );
+    return result.raw.length > 0;
   }
 
   async findById(id: string): Promise<AccountUser | null> {
@@ -80,11 +91,30 @@ export class UsersService {
     return query(() => this.users.count());
   }
 
-  /** The user for these credentials, or null, in about the same time whether the email exists or not. */
+  /**
+   * The user for these credentials, or null, in about the same time whether the email exists or
+   * not. A hash made at older scrypt parameters is replaced once the password has proved right.
+   */
   async checkCredentials(email: string, password: string): Promise<PublicUser | null> {
     const user = await query(() => this.users.findOne({ where: { email: email.toLowerCase() }, select: { id: true, email: true, passwordHash: true } }));
     if (!user) return burnPasswordCheck(password).then(() => null);
-    return (await verifyPassword(password, user.passwordHash)) ? { id: user.id, email: user.email } : null;
+    if (!(await verifyPassword(password, user.passwordHash))) return null;
+    if (needsRehash(user.passwordHash)) await this.rehash(user.id, user.passwordHash, password);
+    return { id: user.id, email: user.email };
+  }
+
+  /**
+   * Stores `password` hashed at today's parameters in place of `old`; only if `old` is still
+   * there, so two logins at once (or a password change) cannot overwrite a newer hash. A failure
+   * costs nothing but a warning: the login goes on, and the next one tries again.
+   */
+  private async rehash(id: string, old: string, password: string): Promise<void> {
+    try {
+      const passwordHash = await hashPassword(password);
+      await query(() => this.users.update({ id, passwordHash: old }, { passwordHash }));
+    } catch (error) {
+      this.logger.warn(`could not rehash the password of user ${id}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   /** Whether `password` is the password of user `id` (re-authentication), as slow when the user is gone. */
