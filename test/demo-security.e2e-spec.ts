@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
+import pg from 'pg';
 import { createDemoApp, type HttpAdapterName } from '../sample/app.js';
 import { DemoConfigError, readDemoConfig, SESSION_OPTION_VARIABLES } from '../sample/config.js';
 import { SessionOptionsError } from '../src/index.js';
@@ -22,6 +23,11 @@ const PASSWORD = 'correct horse battery';
 const CHROME_120 = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.71 Safari/537.36';
 const CHROME_121 = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/121.0.6167.85 Safari/537.36';
 const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
+// The demo's cookie with COOKIE_SECURE=true, its default: __Host-, so no subdomain can plant one.
+const COOKIE = '__Host-session';
+// A refresh retried within twice storeTimeout (5 s by default) is taken for a client retrying
+// after a 503 and gets the same new pair; only a replay after that is a theft.
+const REFRESH_GRACE = 2 * 5_000;
 
 /** The error readDemoConfig throws for `env`, or a failure when it throws none. */
 function configError(env: NodeJS.ProcessEnv): DemoConfigError {
@@ -158,8 +164,15 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
     const http = () => request(state.base);
     const register = async () => {
       const email = `sec${++seq}@example.test`;
-      const res = await http().post('/auth/register').send({ email, password: PASSWORD }).expect(201);
-      return { id: res.body.id as string, email };
+      await http().post('/auth/register').send({ email, password: PASSWORD }).expect(201);
+      // Registering does not say whether it made an account, so the id comes from the table.
+      const client = new pg.Client({ connectionString: state.db.url });
+      await client.connect();
+      try {
+        return { id: (await client.query('SELECT id FROM users WHERE email = $1', [email])).rows[0].id as string, email };
+      } finally {
+        await client.end();
+      }
     };
     const login = async (user: { email: string }, userAgent?: string) => {
       const req = http().post('/auth/login').send({ email: user.email, password: PASSWORD });
@@ -183,7 +196,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
       expect(refreshToken).toMatch(/^[A-Za-z0-9_-]{60,}$/);
       expect(new Date(expiresAt).getTime()).toBe(clock.now() + 15 * MINUTE);
       expect(new Date(refreshExpiresAt!).getTime()).toBe(clock.now() + 30 * DAY);
-      expect(setCookie(res.headers)).toMatchObject({ value: token, attributes: { 'max-age': '900', httponly: true } });
+      expect(setCookie(res.headers, COOKIE)).toMatchObject({ value: token, attributes: { 'max-age': '900', httponly: true } });
     });
 
     it('POST /auth/refresh trades the pair for a new one, sets the cookie to the new token, and kills the old token', async () => {
@@ -197,10 +210,10 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
       expect(next.refreshToken).not.toBe(first.refreshToken);
       expect(new Date(next.expiresAt).getTime()).toBe(clock.now() + 15 * MINUTE);
       expect(new Date(next.refreshExpiresAt).getTime()).toBe(clock.now() + 30 * DAY);
-      const cookie = setCookie(res.headers)!;
+      const cookie = setCookie(res.headers, COOKIE)!;
       expect(cookie).toMatchObject({ value: next.token, attributes: { 'max-age': '900', httponly: true } });
 
-      expect((await http().get('/me').set('Cookie', `session=${cookie.value}`).expect(200)).body).toMatchObject({ id: user.id });
+      expect((await http().get('/me').set('Cookie', `${COOKIE}=${cookie.value}`).expect(200)).body).toMatchObject({ id: user.id });
       await http().get('/me').set(bearer(first.token)).expect(401);
       // Still one login: the refresh renewed it rather than adding a session.
       const sessions = await http().get('/sessions').set(bearer(next.token)).expect(200);
@@ -213,7 +226,11 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
       const other = await login(user);
       const next = (await refresh(first.refreshToken).expect(200)).body as { token: string; refreshToken: string };
       await http().get('/me').set(bearer(next.token)).expect(200);
+      // Within the grace, a retry: the same pair again, nothing ended.
+      expect((await refresh(first.refreshToken).expect(200)).body).toMatchObject({ token: next.token, refreshToken: next.refreshToken });
+      await http().get('/me').set(bearer(next.token)).expect(200);
 
+      clock.advance(REFRESH_GRACE + 1);
       const replay = await refresh(first.refreshToken).expect(401);
       expect(replay.body).toEqual(UNAUTHORIZED);
       expect(replay.headers['set-cookie']).toBeUndefined();
@@ -279,7 +296,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
       expect(jwtPart(token, 0)).toMatchObject({ alg: 'HS256', kid: 'demo', typ: 'JWT' });
       const claims = jwtPart(token, 1);
       expect(claims).toMatchObject({ sub: user.id, sid: expect.stringMatching(/^\d+$/), exp: Math.floor(new Date(expiresAt).getTime() / 1000) });
-      expect(setCookie(res.headers)?.value).toBe(token);
+      expect(setCookie(res.headers, COOKIE)?.value).toBe(token);
       expect(res.body.refreshToken).toBeUndefined();
 
       const sessions = await http().get('/sessions').set(bearer(token)).expect(200);
@@ -290,7 +307,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
       const user = await register();
       const { token } = await login(user);
       expect((await http().get('/me').set(bearer(token)).expect(200)).body).toMatchObject({ id: user.id, email: user.email });
-      expect((await http().get('/me').set('Cookie', `session=${token}`).expect(200)).body).toMatchObject({ id: user.id, email: user.email });
+      expect((await http().get('/me').set('Cookie', `${COOKIE}=${token}`).expect(200)).body).toMatchObject({ id: user.id, email: user.email });
     });
 
     it('refuses a tampered JWT, and the opaque token inside one on its own', async () => {
@@ -301,7 +318,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
       const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
       const tampered = [header, Buffer.from(JSON.stringify({ ...claims, sub: victim.id })).toString('base64url'), signature].join('.');
       expect((await http().get('/me').set(bearer(tampered)).expect(401)).body).toEqual(UNAUTHORIZED);
-      await http().get('/me').set('Cookie', `session=${tampered}`).expect(401);
+      await http().get('/me').set('Cookie', `${COOKIE}=${tampered}`).expect(401);
       await http().get('/me').set(bearer(claims.tok)).expect(401);
       await http().get('/me').set(bearer(token)).expect(200);
     });
@@ -309,8 +326,8 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
     it('logout kills the JWT though its signature is still good; logout-all and revoking by id work too', async () => {
       const user = await register();
       const cookieLogin = await login(user);
-      const res = await http().post('/auth/logout').set('Cookie', `session=${cookieLogin.token}`).expect(204);
-      expect(setCookie(res.headers)).toMatchObject({ value: '', attributes: { 'max-age': '0' } });
+      const res = await http().post('/auth/logout').set('Cookie', `${COOKIE}=${cookieLogin.token}`).expect(204);
+      expect(setCookie(res.headers, COOKIE)).toMatchObject({ value: '', attributes: { 'max-age': '0' } });
       await http().get('/me').set(bearer(cookieLogin.token)).expect(401);
 
       const laptop = (await login(user)).token;
@@ -326,20 +343,21 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
     it('the pages work with the JWT cookie', async () => {
       const user = await register();
       const res = await http().post('/login').type('form').send({ email: user.email, password: PASSWORD }).expect(303);
-      const cookie = setCookie(res.headers)!;
+      const cookie = setCookie(res.headers, COOKIE)!;
       expect(cookie.value.split('.')).toHaveLength(3);
-      const account = await http().get('/account').set('Cookie', `session=${cookie.value}`).expect(200);
+      const account = await http().get('/account').set('Cookie', `${COOKIE}=${cookie.value}`).expect(200);
       expect(account.text).toContain(`<strong id="email">${user.email}</strong>`);
       expect(account.text).toContain('this browser');
-      await http().post('/account/logout').set('Cookie', `session=${cookie.value}`).expect(303).expect('Location', '/login');
-      await http().get('/account').set('Cookie', `session=${cookie.value}`).expect(303).expect('Location', '/login');
+      await http().post('/account/logout').set('Cookie', `${COOKIE}=${cookie.value}`).expect(303).expect('Location', '/login');
+      await http().get('/account').set('Cookie', `${COOKIE}=${cookie.value}`).expect(303).expect('Location', '/login');
     });
   });
 
   describe('SESSION_TOKEN_TYPE=jwt with SESSION_REFRESH_TOKEN=true', () => {
-    const { http, register, login, bearer } = demo({ SESSION_TOKEN_TYPE: 'jwt', SESSION_REFRESH_TOKEN: 'true', SESSION_JWT_SECRET: SECRET });
+    const clock = new TestClock(Date.now());
+    const { http, register, login, bearer } = demo({ SESSION_TOKEN_TYPE: 'jwt', SESSION_REFRESH_TOKEN: 'true', SESSION_JWT_SECRET: SECRET }, clock);
 
-    it('refreshes a JWT login into a new JWT, and a replay ends it', async () => {
+    it('refreshes a JWT login into a new JWT, and a replay (past the retry grace) ends it', async () => {
       const user = await register();
       const first = await login(user);
       expect(first.token.split('.')).toHaveLength(3);
@@ -347,10 +365,11 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
       const next = res.body as { token: string; refreshToken: string };
       expect(next.token.split('.')).toHaveLength(3);
       expect(jwtPart(next.token, 1)).toMatchObject({ sub: user.id, sid: jwtPart(first.token, 1).sid });
-      expect(setCookie(res.headers)?.value).toBe(next.token);
+      expect(setCookie(res.headers, COOKIE)?.value).toBe(next.token);
       await http().get('/me').set(bearer(first.token)).expect(401);
-      await http().get('/me').set('Cookie', `session=${next.token}`).expect(200);
+      await http().get('/me').set('Cookie', `${COOKIE}=${next.token}`).expect(200);
 
+      clock.advance(REFRESH_GRACE + 1);
       await http().post('/auth/refresh').send({ refreshToken: first.refreshToken }).expect(401);
       await http().get('/me').set(bearer(next.token)).expect(401);
       await http().post('/auth/refresh').send({ refreshToken: next.refreshToken }).expect(401);
@@ -419,10 +438,10 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
       const user = await register();
       const { token } = await login(user, CHROME_120);
       expect((await http().get('/me').set(bearer(token, FIREFOX)).expect(401)).body).toEqual(UNAUTHORIZED);
-      await http().get('/me').set('Cookie', `session=${token}`).set('User-Agent', FIREFOX).expect(401);
+      await http().get('/me').set('Cookie', `${COOKIE}=${token}`).set('User-Agent', FIREFOX).expect(401);
       await http().get('/me').set(bearer(token)).expect(401);
       expect((await http().get('/me').set(bearer(token, CHROME_120)).expect(200)).body).toMatchObject({ id: user.id });
-      await http().get('/me').set('Cookie', `session=${token}`).set('User-Agent', CHROME_121).expect(200);
+      await http().get('/me').set('Cookie', `${COOKIE}=${token}`).set('User-Agent', CHROME_121).expect(200);
       await http().get('/me').set(bearer(token, CHROME_121)).expect(200);
     });
 
@@ -463,7 +482,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
     it('the pages work with a bound cookie, in that browser only', async () => {
       const user = await register();
       const res = await http().post('/login').set('User-Agent', CHROME_120).type('form').send({ email: user.email, password: PASSWORD }).expect(303);
-      const cookie = `session=${setCookie(res.headers)!.value}`;
+      const cookie = `${COOKIE}=${setCookie(res.headers, COOKIE)!.value}`;
       const account = await http().get('/account').set('Cookie', cookie).set('User-Agent', CHROME_120).expect(200);
       expect(account.text).toContain(`<strong id="email">${user.email}</strong>`);
       await http().get('/account').set('Cookie', cookie).set('User-Agent', FIREFOX).expect(303).expect('Location', '/login');
