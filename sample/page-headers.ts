@@ -11,8 +11,10 @@ type Middleware = (request: IncomingMessage, response: ServerResponse, next: (er
  *
  * - `contentSecurityPolicy: false`: each page sets its own, stricter CSP (pages.controller.ts:
  *   no script, no framing, forms to this origin only), which helmet's default would replace.
- * - `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` (no page of the demo
- *   links out, and none needs to tell another site where a user came from), `X-Frame-Options:
+ * - `X-Content-Type-Options: nosniff`; `Referrer-Policy: same-origin`, no referrer for other
+ *   sites. Not helmet's `no-referrer`: under it a browser sends `Origin: null` with the page's
+ *   own form posts (the Fetch standard's rule), which the cross-origin check (SameOriginGuard,
+ *   and SessionGuard's on the account forms) must refuse as nobody's origin. `X-Frame-Options:
  *   DENY` to match the CSP's `frame-ancestors 'none'` for browsers without CSP, and helmet's
  *   other defaults (Cross-Origin-Opener-Policy and -Resource-Policy same-origin,
  *   Origin-Agent-Cluster, X-DNS-Prefetch-Control off, …).
@@ -23,7 +25,7 @@ type Middleware = (request: IncomingMessage, response: ServerResponse, next: (er
 export function pageHeaders(secure: boolean): Middleware {
   return helmet({
     contentSecurityPolicy: false,
-    referrerPolicy: { policy: 'no-referrer' },
+    referrerPolicy: { policy: 'same-origin' },
     xFrameOptions: { action: 'deny' },
     strictTransportSecurity: secure ? { maxAge: 365 * 24 * 60 * 60, includeSubDomains: true } : false,
   }) as Middleware;

@@ -40,20 +40,29 @@ describe('the login and account pages in Chromium', () => {
     await page.goto(`${base}/account`);
     expect(new URL(page.url()).pathname).toBe('/login');
 
+    // Registering starts no session (a taken email would not get one): back to the login page with a notice.
     await page.fill('input[name=email]', email);
     await page.fill('input[name=password]', 'correct horse battery');
     await page.click('button[formaction="/register"]');
+    expect(new URL(page.url()).pathname).toBe('/login');
+    expect(await page.textContent('[role=status]')).toBe('If that email was not registered yet, it is now: log in with it.');
+    expect(await context.cookies()).toEqual([]);
+
+    await page.fill('input[name=email]', email);
+    await page.fill('input[name=password]', 'correct horse battery');
+    await page.click('button:text("Log in")');
     expect(new URL(page.url()).pathname).toBe('/account');
     expect(await page.textContent('#email')).toBe(email);
 
-    const [cookie] = (await context.cookies()).filter((c) => c.name === 'session');
-    expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Lax', path: '/' });
+    // __Host-: Secure, Path=/ and no Domain, or Chromium would have refused it.
+    const [cookie] = (await context.cookies()).filter((c) => c.name === '__Host-session');
+    expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Lax', path: '/', domain: 'localhost' });
     // HttpOnly: page scripts cannot read the token.
     expect(await page.evaluate("document.cookie")).toBe("");
 
     await page.click('text=Log out everywhere');
     expect(new URL(page.url()).pathname).toBe('/login');
-    expect((await context.cookies()).filter((c) => c.name === 'session')).toEqual([]);
+    expect((await context.cookies()).filter((c) => c.name === '__Host-session')).toEqual([]);
 
     // A second browser (another device, by its User-Agent) logs in too; the first revokes it from the account page.
     const other = await browser.newContext({ userAgent: CHROME_MAC });
@@ -85,8 +94,9 @@ describe('the login and account pages in Chromium', () => {
     await page.goto(`${base}/account`);
     expect(new URL(page.url()).pathname).toBe('/login');
 
+    // A short wrong password is just wrong: the form no longer holds it back, the server answers 401.
     await page.fill('input[name=email]', email);
-    await page.fill('input[name=password]', 'wrong password!');
+    await page.fill('input[name=password]', 'short');
     await page.click('button:text("Log in")');
     expect(await page.textContent('[role=alert]')).toBe('Invalid email or password.');
     await context.close();

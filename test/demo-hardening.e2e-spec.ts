@@ -228,7 +228,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo hardening on %s', (
       for (const page of pages) {
         expect(page.headers).toMatchObject({
           'x-content-type-options': 'nosniff',
-          'referrer-policy': 'no-referrer',
+          'referrer-policy': 'same-origin',
           'x-frame-options': 'DENY',
           'strict-transport-security': 'max-age=31536000; includeSubDomains',
           'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
