@@ -31,11 +31,14 @@ export class DemoInstance {
   readonly subscriptionDown: Interval[] = [];
   /** The log's ERROR lines (Nest logs a 500's stack there), with their times. */
   readonly errorLines: { t: number; line: string }[] = [];
-  /** Exits the soak did not cause. */
-  readonly unexpectedExits: { t: number; how: string }[] = [];
+  /** Exits the soak did not cause, with the error the process printed last. */
+  readonly unexpectedExits: { t: number; how: string; error: string }[] = [];
+  /** The last lines of output, for what a crash printed. */
+  private readonly lastLines: string[] = [];
   incarnation = -1;
   private process: Logged | undefined;
   private killing = false;
+  private starting = false;
 
   constructor(
     readonly name: string,
@@ -51,6 +54,15 @@ export class DemoInstance {
   /** Starts the process and waits for /health to answer 200 (its migrations have run by then). */
   async start(): Promise<void> {
     this.incarnation++;
+    this.starting = true;
+    try {
+      await this.spawnAndWait();
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private async spawnAndWait(): Promise<void> {
     const logged = spawnLogged(process.execPath, [path.join('sample', 'dist', 'main.js')], {
       logFile: this.logFile,
       env: { ...process.env, ...this.env },
@@ -60,7 +72,15 @@ export class DemoInstance {
     void logged.exited.then(({ code, signal }) => {
       const t = now();
       this.closeSubscriptionInterval(t);
-      if (!this.killing && this.process === logged) this.unexpectedExits.push({ t, how: String(signal ?? code) });
+      if (this.killing || this.process !== logged || this.starting) return;
+      // A crash is a break (the soak reports it); the instance is restarted, as a process
+      // manager would, so the rest of the run still measures two instances.
+      const error = this.lastLines.findLast((l) => /^\w*Error\b/.test(l)) ?? this.lastLines.at(-1) ?? '';
+      this.unexpectedExits.push({ t, how: String(signal ?? code), error: error.slice(0, 200) });
+      this.down.push({ from: t });
+      setTimeout(() => {
+        this.start().catch((e: unknown) => this.unexpectedExits.push({ t: now(), how: 'restart failed', error: String(e).slice(0, 200) }));
+      }, 1_000);
     });
     const deadline = now() + START_TIMEOUT_MS;
     for (;;) {
@@ -109,6 +129,8 @@ export class DemoInstance {
   }
 
   private onLine(line: string, t: number): void {
+    this.lastLines.push(line.trim());
+    if (this.lastLines.length > 40) this.lastLines.shift();
     if (line.includes('Lost the invalidation subscription')) {
       if (!this.subscriptionDownAt(t)) this.subscriptionDown.push({ from: t });
     } else if (/Invalidation subscription .* is back/.test(line)) {

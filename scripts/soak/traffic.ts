@@ -187,8 +187,11 @@ export class Traffic {
       user.sessions.push({ id: this.nextSession++, token: body.token, refreshToken: body.refreshToken });
     } else if (answer.status === 401) {
       this.ledger.add('login refused', this.variant.name, answer.answeredAt, `${user.email}'s right password refused with 401 on ${on.name}`);
+    } else if (answer.status === 429) {
+      // The soak never sends a wrong password: whatever filled this email's count, it was not guesses.
+      this.ledger.add('login throttled', this.variant.name, answer.answeredAt, `${user.email}, which never sent a wrong password, answered 429 on ${on.name}`);
     }
-    // 503 or no answer: the session may exist, but the soak has no token for it. 429: throttled, counted.
+    // 503 or no answer: the session may exist, but the soak has no token for it.
   }
 
   private async me(user: User, session: Session): Promise<void> {
