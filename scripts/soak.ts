@@ -128,7 +128,7 @@ async function main(): Promise<number> {
       for (const instance of v.instances) {
         writeFileSync(path.join(logDir, `rss-${instance.name.replace('/', '-')}.csv`), ['t_ms,rss_kb,process', ...instance.rss.map((s) => `${Math.round(s.t)},${s.kb},${s.incarnation}`)].join('\n'));
         memory.push(...checkMemory(ledger, v.name, instance, trafficFrom, trafficTo));
-        for (const exit of instance.unexpectedExits) ledger.add('instance exited', v.name, exit.t, `${instance.name} exited on its own (${exit.how})`);
+        for (const exit of instance.unexpectedExits) ledger.add('instance exited', v.name, exit.t, `${instance.name} exited on its own (${exit.how}): ${exit.error}`);
       }
     }
     report({ plan: plan.label, ledger, variants, live, unsettled, memory, elapsed: now() });
