@@ -24,6 +24,10 @@ const UNAUTHORIZED = { statusCode: 401, message: 'Unauthorized' };
 const COOKIE = '__Host-session';
 
 describe.each<HttpAdapterName>(['express', 'fastify'])('demo hardening on %s', (adapter) => {
+  // What the adapter takes part in (headers, the request's address and user, the form's error
+  // page, the middleware) runs on both; the counting and the password rules, which are the same
+  // code whatever the adapter and cost seconds of scrypt each, run on Express.
+  const counting = adapter === 'express' ? it : () => undefined;
   const run = randomBytes(3).toString('hex');
   let seq = 0;
   const email = () => `hard${++seq}-${run}@example.test`;
@@ -83,7 +87,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo hardening on %s', (
       await login(victim).expect(200);
     });
 
-    it('a success does not count, and does not wipe the failures before it', async () => {
+    counting('a success does not count, and does not wipe the failures before it', async () => {
       const user = await register();
       for (let i = 0; i < 9; i++) await login(user, 'wrong password!').expect(401);
       // Logins that succeed never lock their user out...
@@ -93,14 +97,14 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo hardening on %s', (
       await login(user).expect(429);
     });
 
-    it('counts before the password is checked: of 30 concurrent guesses, exactly 10 are tried', async () => {
+    counting('counts before the password is checked: of 30 concurrent guesses, exactly 10 are tried', async () => {
       const user = await register();
       const statuses = await Promise.all(Array.from({ length: 30 }, (_, i) => login(user, `guess ${i}`).then((r) => r.status)));
       expect(statuses.filter((s) => s === 401)).toHaveLength(10);
       expect(statuses.filter((s) => s === 429)).toHaveLength(20);
     });
 
-    it('an unknown email locks the same way: a 429 says nothing of who has an account', async () => {
+    counting('an unknown email locks the same way: a 429 says nothing of who has an account', async () => {
       const nobody = email();
       for (let i = 0; i < 10; i++) await login(nobody, 'wrong password!').expect(401);
       expect((await login(nobody).expect(429)).body).toEqual(TOO_MANY);
@@ -120,7 +124,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo hardening on %s', (
       await http().get('/me').set('Authorization', `Bearer ${token}`).expect(200);
     });
 
-    it('a body that is not two strings is a 400 and counts nothing', async () => {
+    counting('a body that is not two strings is a 400 and counts nothing', async () => {
       const user = await register();
       for (let i = 0; i < 12; i++) await http().post('/auth/login').send({ email: user, password: 42 }).expect(400);
       await login(user).expect(200);
@@ -246,7 +250,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo hardening on %s', (
       expect(page.text).toContain('Invalid email or password.');
     });
 
-    it('registration answers a new and a taken email alike, and a taken one changes nothing', async () => {
+    counting('registration answers a new and a taken email alike, and a taken one changes nothing', async () => {
       const address = email();
       const fresh = await http().post('/auth/register').send({ email: address, password: PASSWORD }).expect(201);
       const taken = await http().post('/auth/register').send({ email: address.toUpperCase(), password: 'another password' }).expect(201);
@@ -269,7 +273,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo hardening on %s', (
       expect((await http().post('/auth/register').send({ email: email(), password: 'short' }).expect(400)).body.message).toEqual(['password must be at least 8 characters']);
     });
 
-    it('a hash made at the old scrypt cost (N=2^15) logs in once and is stored at N=2^17 from then on', async () => {
+    counting('a hash made at the old scrypt cost (N=2^15) logs in once and is stored at N=2^17 from then on', async () => {
       const address = email();
       // The stored format, written independently of the demo's code: scrypt$N$r$p$salt$hash.
       const salt = randomBytes(16);
