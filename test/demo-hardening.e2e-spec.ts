@@ -240,6 +240,22 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo hardening on %s', (
       }
     });
 
+    it('answers Cache-Control: no-store wherever a token or personal data goes out', async () => {
+      const user = await register();
+      const res = await login(user).expect(200);
+      const bearer = { Authorization: `Bearer ${res.body.token as string}` };
+      const cookie = setCookie((await http().post('/login').type('form').send({ email: user, password: PASSWORD }).expect(303)).headers, COOKIE)!;
+      for (const answer of [
+        res,
+        await http().get('/me').set(bearer).expect(200),
+        await http().get('/sessions').set(bearer).expect(200),
+        await http().get('/account').set('Cookie', `${COOKIE}=${cookie.value}`).expect(200),
+        await http().post('/auth/logout').set(bearer).expect(204),
+      ]) {
+        expect(answer.headers['cache-control']).toBe('no-store');
+      }
+    });
+
     it('answers 401, not 400, for a wrong password of any length, and for an email that is no address', async () => {
       const user = await register();
       for (const password of ['x', 'short', 'y'.repeat(129), 'z'.repeat(5_000)]) {
