@@ -22,6 +22,8 @@ export interface Answer {
   answeredAt: number;
   /** The network error's code, for neterr. */
   error?: string;
+  /** Retry-After, in seconds, when the answer had one. */
+  retryAfter?: number;
 }
 
 export interface RequestOptions {
@@ -35,6 +37,8 @@ export interface RequestOptions {
    * login limit counts each client and not the soak as one.
    */
   from?: string;
+  /** Whose request, for the trace only. */
+  who?: string;
 }
 
 const agents = new Map<number, http.Agent>();
@@ -63,11 +67,11 @@ export function request(port: number, method: string, path: string, options: Req
   const sentAt = now();
   return new Promise((resolve) => {
     let settled = false;
-    const finish = (status: Outcome, body: unknown, error?: string) => {
+    const finish = (status: Outcome, body: unknown, error?: string, retryAfter?: number) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve({ status, body, sentAt, answeredAt: now(), error });
+      resolve({ status, body, sentAt, answeredAt: now(), error, retryAfter });
     };
     const payload = options.json === undefined ? undefined : Buffer.from(JSON.stringify(options.json));
     const headers: http.OutgoingHttpHeaders = { 'user-agent': 'nestjs-sessions-soak', accept: 'application/json' };
@@ -94,7 +98,8 @@ export function request(port: number, method: string, path: string, options: Req
             // left as text
           }
         }
-        finish(res.statusCode ?? 0, body);
+        const retryAfter = Number(res.headers['retry-after']);
+        finish(res.statusCode ?? 0, body, undefined, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined);
       });
     });
     // The agent's idle timeout also fires on a busy socket; the soak's own timer decides.

@@ -99,10 +99,9 @@ export class Ledger {
   }
 }
 
-/** The value below which `share` of `values` lie (nearest rank). */
-function percentile(values: number[], share: number): number {
+function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.round(share * (sorted.length - 1))]!;
+  return sorted[Math.round((sorted.length - 1) / 2)]!;
 }
 
 /** Fewer samples than this (one a second) and a process's memory is not judged: too short to have a trend. */
@@ -123,10 +122,11 @@ const YOUNG_GROWTH_LIMIT = 0.5;
  * warm-up): its RSS samples taken under traffic are cut in thirds; the first is warm-up (JIT,
  * the cache filling, pools opening). It grew when the last third is more than 20% above the
  * second (50% for a process younger than two minutes, above) by its median AND by its floor
- * (10th percentile). Either alone moves without a leak: the median with the load (a login's
- * scrypt holds 128 MiB while it runs, so RSS at any instant depends on how many are in
- * flight), the floor in steps when V8 enlarges its heap (+25 MB seen on flat processes); a
- * leak lifts both. A fall is no leak, so only growth counts. Returns the report's lines.
+ * (its lowest sample). Either alone moves without a leak: the median with the load (a login's
+ * scrypt holds 128 MiB while it runs, and the thread pool runs four, so RSS at any instant
+ * depends on how many logins are in flight), the floor in steps when V8 enlarges its heap
+ * (+15% seen on processes flat before and after). A leak lifts both. A fall is no leak, so
+ * only growth counts. Returns the report's lines.
  */
 export function checkMemory(ledger: Ledger, variant: string, instance: DemoInstance, from: number, to: number): string[] {
   const lines: string[] = [];
@@ -140,8 +140,8 @@ export function checkMemory(ledger: Ledger, variant: string, instance: DemoInsta
     }
     const third = Math.floor(samples.length / 3);
     const thirds = [samples.slice(0, third), samples.slice(third, 2 * third), samples.slice(2 * third)].map((part) => part.map((s) => s.kb));
-    const medians = thirds.map((kb) => percentile(kb, 0.5));
-    const floors = thirds.map((kb) => percentile(kb, 0.1));
+    const medians = thirds.map(median);
+    const floors = thirds.map((kb) => Math.min(...kb));
     const medianGrowth = medians[2]! / medians[1]! - 1;
     const floorGrowth = floors[2]! / floors[1]! - 1;
     const limit = samples.length >= STEADY_SAMPLES ? GROWTH_LIMIT : YOUNG_GROWTH_LIMIT;

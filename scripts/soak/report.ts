@@ -1,7 +1,7 @@
 /**
  * The soak's closing report: the faults, the requests by route and status per variant, the
  * session and memory checks, and every invariant break with its time (the acceptances of one
- * revoked token folded onto one line, as they are one episode).
+ * revoked token, or one user's 429s, folded onto one line, as they are one episode).
  */
 import type { DemoInstance } from './instances.js';
 import { type Break, type Ledger, type Store } from './ledger.js';
@@ -66,7 +66,7 @@ export function report(input: ReportInput): void {
   console.log(out.join('\n'));
 }
 
-/** One line per break, except a group's (one token's late acceptances): its first, with how many and until when. */
+/** One line per break, except a group's (one token's late acceptances, one user's 429s): its first, with how many and until when. */
 function breakLines(breaks: Break[]): string[] {
   const lines: string[] = [];
   const groups = new Map<string, Break[]>();
@@ -87,7 +87,7 @@ function breakLines(breaks: Break[]): string[] {
     const group = groups.get(line);
     if (!group) return line;
     const first = group[0]!;
-    const more = group.length > 1 ? ` (${group.length} late acceptances, the last at ${at(group.at(-1)!.t)})` : '';
+    const more = group.length > 1 ? ` (${group.length} times, the last at ${at(group.at(-1)!.t)})` : '';
     return `${at(first.t).padStart(10)}  ${first.variant}: ${first.kind}: ${first.detail}${more}`;
   });
 }

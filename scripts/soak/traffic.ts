@@ -25,6 +25,8 @@ interface User {
   /** A logout-all that got a 503 or no answer. */
   pendingAll: boolean;
   busy: boolean;
+  /** After a 429: no login before this (the answer's Retry-After), as a client that honours it. */
+  throttledUntil: number;
 }
 
 export interface Variant {
@@ -67,7 +69,7 @@ export class Traffic {
     private readonly ledger: Ledger,
     userCount: number,
   ) {
-    for (let i = 0; i < userCount; i++) this.users.push({ email: `soak-${variant.name}-${i}@example.com`, sessions: [], pendingAll: false, busy: false });
+    for (let i = 0; i < userCount; i++) this.users.push({ email: `soak-${variant.name}-${i}@example.com`, sessions: [], pendingAll: false, busy: false, throttledUntil: 0 });
     this.probes = new Probes(variant.name, variant.instances, ledger, (route, on, method, path, options) => this.call(route, on, method, path, options));
   }
 
@@ -78,7 +80,7 @@ export class Traffic {
    */
   async call(route: string, on: DemoInstance, method: string, path: string, options: RequestOptions = {}): Promise<Answer> {
     const answer = await request(on.port, method, path, options);
-    trace({ v: this.variant.name, on: on.name, route, status: answer.status, sent: Math.round(answer.sentAt), answered: Math.round(answer.answeredAt), token: options.token?.slice(-12) });
+    trace({ v: this.variant.name, on: on.name, route, who: options.who, status: answer.status, sent: Math.round(answer.sentAt), answered: Math.round(answer.answeredAt), token: options.token?.slice(-12) });
     this.counts.add(route, answer.status);
     this.ledger.observe(this.variant.name, this.variant.stores, route, on, answer);
     const { status } = answer;
@@ -155,7 +157,8 @@ export class Traffic {
   private freeUser(): User | undefined {
     for (let i = 0; i < 8; i++) {
       const user = pick(this.users);
-      if (!user.busy) return user;
+      // A throttled user with no session has nothing to do until the Retry-After passes.
+      if (!user.busy && (user.sessions.length > 0 || now() >= user.throttledUntil)) return user;
     }
     return undefined;
   }
@@ -164,7 +167,8 @@ export class Traffic {
     if (user.pendingAll || user.sessions.some((s) => s.pending)) return this.retryPending(user);
     const live = user.sessions;
     const r = Math.random();
-    if (live.length === 0 || (r < 0.08 && live.length < MAX_SESSIONS)) return this.login(user);
+    const mayLogin = now() >= user.throttledUntil;
+    if (live.length === 0 || (r < 0.08 && live.length < MAX_SESSIONS && mayLogin)) return this.login(user);
     // A login past MAX_SESSIONS falls through to a logout.
     if (r < 0.18) return this.logout(user, pick(live), false);
     if (r < 0.3) return this.refresh(user, pick(live), false);
@@ -181,7 +185,7 @@ export class Traffic {
 
   private async login(user: User): Promise<void> {
     const on = pick(this.variant.instances);
-    const answer = await this.call('POST /auth/login', on, 'POST', '/auth/login', { json: { email: user.email, password: PASSWORD }, from: clientAddress() });
+    const answer = await this.call('POST /auth/login', on, 'POST', '/auth/login', { json: { email: user.email, password: PASSWORD }, from: clientAddress(), who: user.email });
     if (answer.status === 200) {
       const body = answer.body as { token: string; refreshToken?: string };
       user.sessions.push({ id: this.nextSession++, token: body.token, refreshToken: body.refreshToken });
@@ -189,7 +193,8 @@ export class Traffic {
       this.ledger.add('login refused', this.variant.name, answer.answeredAt, `${user.email}'s right password refused with 401 on ${on.name}`);
     } else if (answer.status === 429) {
       // The soak never sends a wrong password: whatever filled this email's count, it was not guesses.
-      this.ledger.add('login throttled', this.variant.name, answer.answeredAt, `${user.email}, which never sent a wrong password, answered 429 on ${on.name}`);
+      user.throttledUntil = answer.answeredAt + (answer.retryAfter ?? 60) * 1000;
+      this.ledger.add('login throttled', this.variant.name, answer.answeredAt, `${user.email}, which never sent a wrong password, answered 429 on ${on.name} (Retry-After ${answer.retryAfter ?? 'missing'})`, user.email);
     }
     // 503 or no answer: the session may exist, but the soak has no token for it.
   }
