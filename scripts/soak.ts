@@ -131,6 +131,7 @@ async function main(): Promise<number> {
         for (const exit of instance.unexpectedExits) ledger.add('instance exited', v.name, exit.t, `${instance.name} exited on its own (${exit.how}): ${exit.error}`);
       }
     }
+    ledger.judgeUnanswered();
     report({ plan: plan.label, ledger, variants, live, unsettled, memory, elapsed: now() });
     failed = ledger.breaks.length > 0;
     if (failed) printTails(logDir);

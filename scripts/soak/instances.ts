@@ -75,8 +75,7 @@ export class DemoInstance {
       if (this.killing || this.process !== logged || this.starting) return;
       // A crash is a break (the soak reports it); the instance is restarted, as a process
       // manager would, so the rest of the run still measures two instances.
-      const error = this.lastLines.findLast((l) => /^\w*Error\b/.test(l)) ?? this.lastLines.at(-1) ?? '';
-      this.unexpectedExits.push({ t, how: String(signal ?? code), error: error.slice(0, 200) });
+      this.unexpectedExits.push({ t, how: String(signal ?? code), error: this.lastError() });
       this.down.push({ from: t });
       setTimeout(() => {
         this.start().catch((e: unknown) => this.unexpectedExits.push({ t: now(), how: 'restart failed', error: String(e).slice(0, 200) }));
@@ -126,6 +125,15 @@ export class DemoInstance {
     } catch {
       // the process is just gone; the next sample is the next incarnation's
     }
+  }
+
+  /** What a crash printed: its error's line and the first frames in the library or the demo. */
+  private lastError(): string {
+    const at = this.lastLines.findLastIndex((l) => /^\w*Error: /.test(l));
+    if (at === -1) return (this.lastLines.at(-1) ?? '').slice(0, 200);
+    const frames = this.lastLines.slice(at + 1).filter((l) => /^at .*\/(dist|sample)\//.test(l) && !l.includes('node_modules'));
+    const short = (frame: string) => frame.replace(/^at (async )?/, '').replace(/ \(?file:\/\/\S*?\/(dist|sample)\//, ' $1/').replace(/\)? ?\{?$/, '');
+    return [this.lastLines[at]!.slice(0, 200), ...frames.slice(0, 3).map(short)].join(' ← ');
   }
 
   private onLine(line: string, t: number): void {

@@ -54,10 +54,17 @@ export const OUTAGE_GRACE_MS = 8_000;
 
 /** A socket error (or no answer) from an instance counts as its kill's until this long after /health said it was back. */
 const RESTART_GRACE_MS = 1_000;
+/** A request that failed this little before its instance's exit was seen failed with the exit. */
+const CRASH_LEAD_MS = 500;
 
 export class Ledger {
   readonly faults: Fault[] = [];
   readonly breaks: Break[] = [];
+  /**
+   * Requests without an answer, judged at the end: a crash's requests fail with ECONNRESET a
+   * moment before the process's exit is seen, so only then is its down interval known.
+   */
+  private readonly unanswered: { variant: string; instance: DemoInstance; answer: Answer; detail: string }[] = [];
 
   add(kind: BreakKind, variant: string, t: number, detail: string, group?: string): void {
     this.breaks.push({ kind, variant, t, detail, group });
@@ -71,17 +78,26 @@ export class Ledger {
     });
   }
 
+  /** The unanswered requests that no kill or crash of their instance explains become breaks. */
+  judgeUnanswered(): void {
+    for (const { variant, instance, answer, detail } of this.unanswered) {
+      const { sentAt, answeredAt } = answer;
+      if (instance.isDown(sentAt, RESTART_GRACE_MS) || instance.isDown(answeredAt) || instance.isDown(answeredAt + CRASH_LEAD_MS)) continue;
+      this.add('no answer', variant, answeredAt, detail);
+    }
+    this.unanswered.length = 0;
+  }
+
   /**
    * The status rules: no 5xx but 503; a 503 only within a store outage of this variant's
    * stores (`OUTAGE_GRACE_MS` after it included); no socket error or timeout except from an
-   * instance while it is killed and restarting.
+   * instance while it is killed (or crashed) and restarting, judged at the end.
    */
   observe(variant: string, stores: readonly Store[], route: string, instance: DemoInstance, answer: Answer): void {
     const { status } = answer;
     const where = `${route} on ${instance.name}, sent at ${at(answer.sentAt)}, answered at ${at(answer.answeredAt)}`;
     if (status === 'neterr' || status === 'timeout') {
-      if (instance.isDown(answer.sentAt, RESTART_GRACE_MS) || instance.isDown(answer.answeredAt)) return;
-      this.add('no answer', variant, answer.answeredAt, `${where}: ${status === 'timeout' ? 'no answer in time' : `socket error ${answer.error}`}`);
+      this.unanswered.push({ variant, instance, answer, detail: `${where}: ${status === 'timeout' ? 'no answer in time' : `socket error ${answer.error}`}` });
       return;
     }
     if (status === 503) {
