@@ -117,6 +117,9 @@ export class SessionRevoker {
    */
   async ending<T>(operation: string, known: Buffer[], work: () => Promise<T>, ended: (result: T) => StoredSession[], bounded = true): Promise<T> {
     const pending = Promise.resolve().then(work);
+    // Handled from the start: a store call that fails while the broadcast below is still
+    // failing too must not be an unhandled rejection (Node would end the process).
+    pending.catch(() => undefined);
     await this.evict(known);
     let result: T;
     try {
