@@ -98,13 +98,6 @@ export class SessionConnections {
     for (const [key, entry] of this.entries) this.evicted(key);
   }
 
-  /** How many connections are watched (for tests and metrics). */
-  get size(): number {
-    let count = 0;
-    for (const entry of this.entries.values()) count += entry.connections.size;
-    return count;
-  }
-
   /** At shutdown: no timer keeps the process alive. */
   close(): void {
     for (const entry of this.entries.values()) clearTimeout(entry.timer);

@@ -48,10 +48,18 @@ interface SocketLike {
   [UPGRADE_REQUEST]?: HttpRequestLike;
 }
 
+function graphqlContext(context: ExecutionContext): GraphqlContextLike {
+  return (context.getArgByIndex(2) ?? {}) as GraphqlContextLike;
+}
+
+// Apollo puts the request at `req` (and Express links `req.res`); Mercurius passes `reply`.
+function graphqlRequest(ctx: GraphqlContextLike): object | undefined {
+  return ctx.req ?? ctx.request ?? ctx.reply?.request;
+}
+
 function graphqlExchange(context: ExecutionContext): SessionExchange {
-  // Apollo puts the request at `req` (and Express links `req.res`); Mercurius passes `reply`.
-  const ctx = (context.getArgByIndex(2) ?? {}) as GraphqlContextLike;
-  const request = (ctx.req ?? ctx.request ?? ctx.reply?.request) as (HttpRequestLike & { res?: object }) | undefined;
+  const ctx = graphqlContext(context);
+  const request = graphqlRequest(ctx) as (HttpRequestLike & { res?: object }) | undefined;
   if (!request?.headers) {
     throw new Error('SessionGuard: the GraphQL context has no request. Keep `req` in it: context: ({ req, res }) => ({ req, res }).');
   }
@@ -89,9 +97,6 @@ export function sessionHolder(context: ExecutionContext): object | undefined {
   const type = context.getType<string>();
   if (type === 'http') return context.switchToHttp().getRequest<object>();
   if (type === 'ws') return context.switchToWs().getClient<object>();
-  if (type === 'graphql') {
-    const ctx = (context.getArgByIndex(2) ?? {}) as GraphqlContextLike;
-    return ctx.req ?? ctx.request ?? ctx.reply?.request;
-  }
+  if (type === 'graphql') return graphqlRequest(graphqlContext(context));
   return undefined;
 }

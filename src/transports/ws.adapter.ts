@@ -15,9 +15,8 @@ type VerifyDone = (result: boolean, code?: number, message?: string) => void;
 type VerifyInfo = { origin: string; secure: boolean; req: IncomingMessage };
 type VerifyClient = ((info: VerifyInfo, done: VerifyDone) => void) | ((info: VerifyInfo) => boolean);
 
-/** What the handshake leaves for the connection handler: the watched session, and where its socket goes. */
+/** What the handshake leaves for the connection handler: where its socket goes. */
 interface Pending {
-  connection: SessionConnection<unknown, unknown>;
   adopt(socket: WebSocket): void;
 }
 const PENDING = Symbol('nestjs-sessions:pending');
@@ -92,7 +91,6 @@ export class SessionWsAdapter extends WsAdapter {
     // An upgrade that never completes releases its session with the TCP socket.
     request.socket.once('close', () => watched.release());
     (request as { [PENDING]?: Pending })[PENDING] = {
-      connection: watched,
       adopt: (ws) => {
         socket = ws;
         attachSession(ws, watched.validation);
