@@ -100,8 +100,7 @@ describe('a refresh that outlives storeTimeout', () => {
     const userId = await a.createUser();
     const first = await a.sessions.createSession({ userId });
     expect(await b.sessions.validateSession(first.token)).not.toBeNull();
-    const reused: unknown[] = [];
-    a.app.get((await import('@nestjs/event-emitter')).EventEmitter2).on('session.refresh-reused', (event: unknown) => reused.push(event));
+    const reused = await listenReused(a);
 
     const release = await lockRow(first.session.id);
     await expect(a.sessions.refresh(first.refreshToken)).rejects.toMatchObject({ status: 503 });
@@ -114,7 +113,52 @@ describe('a refresh that outlives storeTimeout', () => {
     expect(await a.sessions.validateSession(first.token)).toBeNull();
     expect(await b.sessions.validateSession(first.token)).toBeNull();
   });
+
+  it('answers a retry on another instance with the session token the first swap made', async () => {
+    const userId = await a.createUser();
+    const first = await a.sessions.createSession({ userId });
+    const reused = await listenReused(b);
+    const release = await lockRow(first.session.id);
+    await expect(a.sessions.refresh(first.refreshToken)).rejects.toMatchObject({ status: 503 });
+    await release();
+    await sleep(200);
+    const retry = await b.sessions.refresh(first.refreshToken);
+    expect(reused).toEqual([]);
+    // B could not know A's answer, yet lands on the token A's swap stored, on both instances.
+    expect(await b.sessions.validateSession(retry!.token)).toMatchObject({ id: userId });
+    expect(await a.sessions.validateSession(retry!.token)).toMatchObject({ id: userId });
+    expect(retry!.session.id).toBe(first.session.id);
+    expect(await b.sessions.validateSession(first.token)).toBeNull();
+    // Its refresh token names the current token, so the next refresh works as any other.
+    expect(await a.sessions.refresh(retry!.refreshToken)).not.toBeNull();
+  });
+
+  it('finds the first swap across a step boundary, and takes a use after the grace for theft', async () => {
+    const userId = await a.createUser();
+    const first = await a.sessions.createSession({ userId });
+    const reused = await listenReused(b);
+    const made = await a.sessions.refresh(first.refreshToken);
+    // Within the grace, whatever step the retry falls in (the grace is 2 x 500 ms).
+    clock.advance(900);
+    const retry = await b.sessions.refresh(first.refreshToken);
+    expect(retry!.token).toBe(made!.token);
+    expect(await b.sessions.validateSession(retry!.token)).not.toBeNull();
+    expect(await a.sessions.validateSession(made!.token)).not.toBeNull();
+    expect(reused).toEqual([]);
+    // Past it: a replay, which ends the login.
+    clock.advance(2_100);
+    expect(await b.sessions.refresh(first.refreshToken)).toBeNull();
+    expect(reused).toHaveLength(1);
+    await sleep(200);
+    expect(await a.sessions.validateSession(made!.token)).toBeNull();
+  });
 });
+
+async function listenReused(app: SessionTestApp): Promise<unknown[]> {
+  const reused: unknown[] = [];
+  app.app.get((await import('@nestjs/event-emitter')).EventEmitter2).on('session.refresh-reused', (event: unknown) => reused.push(event));
+  return reused;
+}
 
 describe("an instance whose invalidation subscription is down", () => {
   let a: SessionTestApp;

@@ -27,8 +27,9 @@ export interface RotationOptions {
   onPrivilegeChange: boolean;
   clock: () => number;
   /**
-   * How long a refresh token already traded here gets the same pair again (twice storeTimeout:
-   * past a first attempt that timed out, and the client's retry after its 503 or a lost answer).
+   * How long a refresh token already traded gets a working pair again instead of a theft alarm
+   * (twice storeTimeout: past a first attempt that timed out, and the client's retry after its
+   * 503 or a lost answer): the same pair on this instance, its session token on any other.
    */
   refreshGrace: number;
 }
@@ -104,11 +105,13 @@ export class SessionRotator {
     if (now >= claim.expires) return this.telemetry.refuse('expired');
     // A retry of a refresh this instance is making or just made (its answer was a 503, or lost
     // on the way) gets the same pair, not a theft alarm: the first attempt goes on in the
-    // background after storeTimeout and its swap may still commit.
-    const key = createHash('sha256').update(String(refreshToken)).digest('base64');
+    // background after storeTimeout and its swap may still commit. A retry elsewhere finds the
+    // swap by its successor token (see earlierSwap).
+    const presented = refreshToken as string;
+    const key = createHash('sha256').update(presented).digest('base64');
     let attempt = this.refreshing.get(key);
     if (!attempt) {
-      attempt = this.swap(claim, now, client);
+      attempt = this.swap(claim, presented, now, client);
       this.refreshing.set(key, attempt);
       // A failed attempt changed nothing a retry must honour.
       attempt.catch(() => this.refreshing.get(key) === attempt && this.refreshing.delete(key));
@@ -119,10 +122,14 @@ export class SessionRotator {
 
   // The refresh itself, its store calls unbounded: the caller bounds its wait, and a late
   // answer still counts for a retry.
-  private async swap(claim: RefreshClaim, now: number, client: SessionClientInfo | undefined): Promise<IssuedSession | null> {
-    const next = this.tokens.mint(now, client?.userAgent);
+  private async swap(claim: RefreshClaim, refreshToken: string, now: number, client: SessionClientInfo | undefined): Promise<IssuedSession | null> {
+    const userAgent = client?.userAgent;
+    const step = now - (now % this.options.refreshGrace);
+    const [next] = this.tokens.successors(refreshToken, step, userAgent);
     const stored = await this.revoker.ending('replaceTokenHash', [claim.tokenHash], () => this.store.replaceTokenHash(claim.tokenHash, hashToken(next), new Date(now)), () => [], false);
     if (!stored || stored.id !== claim.sessionId) {
+      const made = await this.earlierSwap(claim, refreshToken, step, now, userAgent);
+      if (made) return this.issuer.issue(made.stored, made.token, now, userAgent);
       // Ours (the MAC holds) yet no longer current: it was used before, by its owner or a thief.
       const revoked = await this.store.deleteById(claim.userId, claim.sessionId);
       if (revoked) await this.revoker.revoked([revoked], 'refresh_reused');
@@ -134,7 +141,22 @@ export class SessionRotator {
     const slid = window !== null && (await this.store.extendExpiry(stored, new Date(window), new Date(window), new Date(now)));
     const current = slid ? { ...stored, expiresAt: new Date(window) } : stored;
     this.telemetry.emit(SessionEvents.Rotated, { session: toSession(current) });
-    return this.issuer.issue(current, next, now, client?.userAgent);
+    return this.issuer.issue(current, next, now, userAgent);
+  }
+
+  // The swap an earlier attempt of this refresh made, here or on any instance, in this step or the
+  // one before (so a retry within refreshGrace is always found): the session's current token is
+  // then the successor that attempt minted, which only a holder of the refresh token can derive.
+  private async earlierSwap(claim: RefreshClaim, refreshToken: string, step: number, now: number, userAgent: string | null | undefined): Promise<{ stored: StoredSession; token: string } | null> {
+    for (const at of [step, step - this.options.refreshGrace]) {
+      for (const token of this.tokens.successors(refreshToken, at, userAgent)) {
+        const stored = await this.store.findByTokenHash(hashToken(token));
+        if (stored?.id !== claim.sessionId) continue;
+        const end = sessionEnd(this.rules, { expiresAt: stored.expiresAt.getTime(), createdAt: stored.createdAt.getTime() });
+        return now < end ? { stored, token } : null;
+      }
+    }
+    return null;
   }
 
   private async rotate(token: string, now: number, userAgent: string | null | undefined): Promise<IssuedSession | null> {

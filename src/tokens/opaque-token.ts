@@ -73,9 +73,14 @@ function agentTag(key: Buffer, token: Buffer, userAgent: string | null | undefin
   return createHmac('sha256', key).update(token.subarray(0, AGENT_TAG_AT)).update(normalizeUserAgent(userAgent)).digest().subarray(0, AGENT_TAG_BYTES);
 }
 
-/** A new token that records when it was issued and, optionally, for which user agent. */
-export function generateBoundToken(facts: TokenFacts): string {
+/**
+ * A new token that records when it was issued and, optionally, for which user agent. `seed`
+ * (26 secret bytes or more) stands in for the random bytes, for a token that two instances
+ * must mint alike (a refresh's successor).
+ */
+export function generateBoundToken(facts: TokenFacts, seed?: Buffer): string {
   const bytes = randomBytes(TOKEN_BYTES);
+  seed?.copy(bytes, 0, 0, ISSUED_AT);
   if (facts.agent) agentTag(facts.agent.key, bytes, facts.agent.userAgent).copy(bytes, AGENT_TAG_AT);
   bytes.writeUIntBE(Math.max(0, Math.floor(facts.issuedAt)), ISSUED_AT, 6);
   return bytes.toString('base64url');

@@ -33,8 +33,22 @@ export function refreshKey(secret: string | Uint8Array): Buffer {
  * session id could fake a replay and log its owner out.
  */
 export class RefreshTokens {
+  // Keys of the successor seeds, one per MAC key, apart from the MAC keys by their label.
+  private readonly seedKeys: Buffer[];
+
   /** `keys`: newest first; the first signs, all verify, so a secret can be rotated. */
-  constructor(private readonly keys: Buffer[]) {}
+  constructor(private readonly keys: Buffer[]) {
+    this.seedKeys = keys.map((key) => Buffer.from(hkdfSync('sha256', key, '', 'nestjs-sessions refresh successor', 32)));
+  }
+
+  /**
+   * The secret bytes of the session token a refresh of `refreshToken` in the time step starting
+   * at `step` mints, one per key, newest first: every instance mints the same token for the same
+   * refresh, so a retry anywhere finds the swap its first attempt made.
+   */
+  successorSeeds(refreshToken: string, step: number): Buffer[] {
+    return this.seedKeys.map((key) => createHmac('sha256', key).update(`${step}\0${refreshToken}`).digest());
+  }
 
   issue(claim: RefreshClaim, userAgent: string | null | undefined): string {
     const userId = Buffer.from(claim.userId, 'utf8');

@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { SessionEvents } from '../telemetry/session.events.js';
-import { agentTagKey, hashToken } from './opaque-token.js';
+import { agentTagKey, hashToken, tokenIssuedAt } from './opaque-token.js';
 import { SessionTokens, type TokenOptions } from './session-tokens.js';
 
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
@@ -55,5 +55,28 @@ describe('SessionTokens with bindToUserAgent', () => {
     for (let i = 0; i < 5; i++) await t.unwrap(token, { userAgent: `agent ${i}` }, { now });
     expect(warn).toHaveBeenCalledTimes(1);
     expect(emitted).toHaveLength(5);
+  });
+});
+
+describe("SessionTokens' refresh successors", () => {
+  const refreshKeys = [randomBytes(32), randomBytes(32)];
+  const options = (keys: Buffer[]): TokenOptions => ({ jwt: null, cache: null, refreshToken: { maxAge: 60_000, keys }, bindToUserAgent: { keys: [agentTagKey('agent-secret')], revoke: false } });
+  const step = now - (now % 1_000);
+
+  it('mints the same token for the same refresh on every instance, issued at the step, for the agent', async () => {
+    const [first] = new SessionTokens(options(refreshKeys)).successors('refresh-a', step, CHROME);
+    const [again] = new SessionTokens(options(refreshKeys)).successors('refresh-a', step, CHROME);
+    expect(again).toBe(first);
+    const t = new SessionTokens(options(refreshKeys));
+    await expect(t.unwrap(first, { userAgent: CHROME }, { now })).resolves.toEqual({ token: first });
+    expect(tokenIssuedAt(first, now)).toBe(step);
+  });
+
+  it('mints another token for another refresh token, step or secret, one per key', () => {
+    const t = new SessionTokens(options(refreshKeys));
+    const [first, older] = t.successors('refresh-a', step, CHROME);
+    expect(new Set([first, older, t.successors('refresh-b', step, CHROME)[0], t.successors('refresh-a', step + 1_000, CHROME)[0]]).size).toBe(4);
+    // An instance still on the older secret alone minted what this one finds second.
+    expect(new SessionTokens(options([refreshKeys[1]])).successors('refresh-a', step, CHROME)).toEqual([older]);
   });
 });

@@ -10,7 +10,7 @@ import { type SessionAgentMismatchEvent, SessionEvents } from '../telemetry/sess
 import { RateLimitedWarnings } from '../telemetry/rate-limited-warnings.js';
 import type { RefusalReason } from '../telemetry/session.telemetry.js';
 import { type SessionJwtClaims, SessionJwtCodec } from './jwt-codec.js';
-import { generateBoundToken, hashToken, isTokenForUserAgent, isWellFormedToken, normalizeUserAgent } from './opaque-token.js';
+import { generateBoundToken, hashToken, isTokenForUserAgent, isWellFormedToken, normalizeUserAgent, type TokenFacts } from './opaque-token.js';
 import { type RefreshClaim, RefreshTokens } from './refresh-token.js';
 
 /** The options the tokens depend on. */
@@ -91,8 +91,21 @@ export class SessionTokens {
 
   /** A new opaque session token issued at `now`, tagged with the agent when sessions are bound. */
   mint(now: number, userAgent: string | null | undefined): string {
-    const agent = this.binding && typeof userAgent === 'string' ? { userAgent, key: this.binding.keys[0] } : undefined;
-    return generateBoundToken({ issuedAt: now, agent });
+    return generateBoundToken({ issuedAt: now, agent: this.agentFact(userAgent) });
+  }
+
+  private agentFact(userAgent: string | null | undefined): TokenFacts['agent'] {
+    return this.binding && typeof userAgent === 'string' ? { userAgent, key: this.binding.keys[0] } : undefined;
+  }
+
+  /**
+   * The session tokens a refresh of `refreshToken` in the step starting at `step` mints: the
+   * first is the one to mint (newest key), the others what an instance on an older secret minted.
+   * Issued at `step`, not now, so that every attempt in the step mints the same bytes.
+   */
+  successors(refreshToken: string, step: number, userAgent: string | null | undefined): string[] {
+    const agent = this.agentFact(userAgent);
+    return (this.refreshTokens?.successorSeeds(refreshToken, step) ?? []).map((seed) => generateBoundToken({ issuedAt: step, agent }, seed));
   }
 
   /**
