@@ -46,8 +46,9 @@ export class ReauthenticationController {
   @UseGuards(LoginThrottleGuard)
   @HttpCode(204)
   async reauthenticate(@CurrentUser() user: PublicUser, @Body() body: PasswordDto, @Req() request: Request): Promise<void> {
-    if (!(await this.users.checkPassword(user.id, body.password))) throw new UnauthorizedException();
-    await this.throttle.forgive(request);
+    await this.throttle.judged(request, async () => {
+      if (!(await this.users.checkPassword(user.id, body.password))) throw new UnauthorizedException();
+    });
     // False when the session ended between the guard and here (a logout elsewhere).
     if (!(await this.sessions.markReauthenticated(this.transport.readToken(request)?.token, this.transport.client(request)))) {
       throw new UnauthorizedException();

@@ -26,7 +26,8 @@ export class LocalStrategy extends PassportStrategy(Strategy, 'local') {
  * A login, in this order: the body must be two strings (400 with field errors; no password is
  * tried, so nothing is counted), then the throttling counts the attempt (429 past a limit,
  * before any scrypt work), then passport-local checks the password (401). A login that
- * succeeds takes its attempt back from its email's count.
+ * succeeds, or fails for another reason than its credentials, takes its attempt back from its
+ * email's count.
  */
 @Injectable()
 export class LocalAuthGuard extends AuthGuard('local') {
@@ -41,8 +42,7 @@ export class LocalAuthGuard extends AuthGuard('local') {
       throw new BadRequestException(errors.flatMap((e) => Object.values(e.constraints ?? {})));
     }
     await this.throttle.canActivate(context);
-    await super.canActivate(context);
-    await this.throttle.forgive(request);
+    await this.throttle.judged(request, async () => super.canActivate(context));
     return true;
   }
 }

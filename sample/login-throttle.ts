@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type DynamicModule, type ExecutionContext, Injectable, Logger, Module, ServiceUnavailableException } from '@nestjs/common';
+import { type DynamicModule, type ExecutionContext, Injectable, Logger, Module, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
 import '@nestjs/core';
 import type { ThrottlerRequest } from '@nestjs/throttler';
 import { type Duration, parseDuration } from 'nestjs-sessions';
@@ -95,17 +95,35 @@ export class LoginThrottleGuard extends ThrottlerGuard {
   }
 
   /**
-   * After a password proved right: this attempt no longer counts against its email, so a user
-   * who logs in often never locks themselves out. Only this attempt's, not a reset: an attacker
+   * Runs the password check of an attempt this guard counted: the attempt stays counted only when
+   * the check refused the credentials (an UnauthorizedException). A login that could not check
+   * them (the database away, a 503) was no guess, and must not lock its owner out once the
+   * database is back.
+   */
+  async judged<T>(request: object, check: () => Promise<T>): Promise<T> {
+    try {
+      const result = await check();
+      await this.forgive(request);
+      return result;
+    } catch (error) {
+      if (!(error instanceof UnauthorizedException)) await this.forgive(request);
+      throw error;
+    }
+  }
+
+  /**
+   * After a password proved right, or could not be checked (a 503): this attempt no longer
+   * counts against its email, so a user who logs in often, or during an outage, never locks
+   * themselves out. Only this attempt's, not a reset: an attacker
    * nine guesses in does not get ten more each time the owner logs in. Best effort: a failure
    * here leaves one attempt counted, which costs the user nothing.
    */
-  async forgive(request: object): Promise<void> {
+  private async forgive(request: object): Promise<void> {
     const key = counted.get(request);
     if (key === undefined) return;
     counted.delete(request);
     await (this.storageService as LoginAttemptsStorage).forgive(key).catch((error: unknown) => {
-      this.log.warn(`could not take back a successful login's attempt: ${error instanceof Error ? error.message : String(error)}`);
+      this.log.warn(`could not take back a login attempt: ${error instanceof Error ? error.message : String(error)}`);
     });
   }
 }

@@ -33,8 +33,10 @@ async function query<T>(work: () => Promise<T>): Promise<T> {
       new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ServiceUnavailableException()), QUERY_TIMEOUT_MS))),
     ]);
   } catch (error) {
-    const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : (error as { code?: unknown }).code;
-    // Any other SQL error means the database answered: a bug, so a 500. No answer at all is a 503.
+    // Any other SQL error of the query itself means the database answered: a bug, so a 500. No
+    // answer at all is a 503, and so is any error from getting a connection (not a
+    // QueryFailedError), whatever its code: "not currently accepting connections" is 55000.
+    const code = error instanceof QueryFailedError ? (error.driverError as { code?: string }).code : undefined;
     if (typeof code === 'string' && !UNAVAILABLE.test(code)) throw error;
     throw error instanceof ServiceUnavailableException ? error : new ServiceUnavailableException(undefined, { cause: error });
   } finally {

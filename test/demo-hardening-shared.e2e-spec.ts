@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import request from 'supertest';
 import { createDemoApp } from '../sample/app.js';
 import type { DemoAppOptions } from '../sample/app.module.js';
@@ -143,6 +144,31 @@ describe('login throttling on Redis', () => {
     const statuses = await Promise.all(Array.from({ length: 24 }, (_, i) => login(i % 2 ? a : b, user, `guess ${i}`).then((r) => r.status)));
     expect(statuses.filter((s) => s === 401)).toHaveLength(10);
     expect(statuses.filter((s) => s === 429)).toHaveLength(14);
+  });
+
+  it('a login that could not check its password (the database away: 503) counts nothing', async () => {
+    const base = await instance({ loginThrottle: { emailLimit: 2, ipLimit: false } });
+    const user = await register(base);
+    const admin = new pg.Client({ connectionString: db.url.replace(`/${db.name}`, '/postgres') });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER DATABASE "${db.name}" ALLOW_CONNECTIONS false`);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name]);
+      for (let i = 0; i < 4; i++) await login(base, user).expect(503);
+    } finally {
+      await admin.query(`ALTER DATABASE "${db.name}" ALLOW_CONNECTIONS true`);
+      await admin.end();
+    }
+    // Past the limit of 2 had those counted; a wrong password still counts once the database is back.
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await login(base, user)).status;
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(status).toBe(200);
+    await login(base, user, 'wrong password!').expect(401);
+    await login(base, user, 'wrong password!').expect(401);
+    await login(base, user).expect(429);
   });
 
   it('the window passes on Redis\'s clock (a 5-second one here, with a limit of one failure)', async () => {

@@ -18,6 +18,11 @@ import type { StoreCalls } from './store-calls.js';
 // How long a token rotated on schedule still leads to its successor on this instance: long
 // enough for the requests a browser sent before it saw the new cookie.
 const ROTATION_GRACE_MS = 30_000;
+// A refresh's successor token is issued at the next whole second, so that every attempt of it
+// in that second, on any instance, mints the same bytes (see SessionTokens.successors), and the
+// token still lives at least its whole lifetime.
+const SECOND = 1_000;
+const nextSecond = (ms: number) => Math.ceil(ms / SECOND) * SECOND;
 
 
 /** What rotation needs of the options. */
@@ -124,11 +129,10 @@ export class SessionRotator {
   // answer still counts for a retry.
   private async swap(claim: RefreshClaim, refreshToken: string, now: number, client: SessionClientInfo | undefined): Promise<IssuedSession | null> {
     const userAgent = client?.userAgent;
-    const step = now - (now % this.options.refreshGrace);
-    const [next] = this.tokens.successors(refreshToken, step, userAgent);
+    const [next] = this.tokens.successors(refreshToken, nextSecond(now), userAgent);
     const stored = await this.revoker.ending('replaceTokenHash', [claim.tokenHash], () => this.store.replaceTokenHash(claim.tokenHash, hashToken(next), new Date(now)), () => [], false);
     if (!stored || stored.id !== claim.sessionId) {
-      const made = await this.earlierSwap(claim, refreshToken, step, now, userAgent);
+      const made = await this.earlierSwap(claim, refreshToken, now, userAgent);
       if (made) return this.issuer.issue(made.stored, made.token, now, userAgent);
       // Ours (the MAC holds) yet no longer current: it was used before, by its owner or a thief.
       const revoked = await this.store.deleteById(claim.userId, claim.sessionId);
@@ -144,17 +148,16 @@ export class SessionRotator {
     return this.issuer.issue(current, next, now, userAgent);
   }
 
-  // The swap an earlier attempt of this refresh made, here or on any instance, in this step or the
-  // one before (so a retry within refreshGrace is always found): the session's current token is
-  // then the successor that attempt minted, which only a holder of the refresh token can derive.
-  private async earlierSwap(claim: RefreshClaim, refreshToken: string, step: number, now: number, userAgent: string | null | undefined): Promise<{ stored: StoredSession; token: string } | null> {
-    for (const at of [step, step - this.options.refreshGrace]) {
-      for (const token of this.tokens.successors(refreshToken, at, userAgent)) {
-        const stored = await this.store.findByTokenHash(hashToken(token));
-        if (stored?.id !== claim.sessionId) continue;
-        const end = sessionEnd(this.rules, { expiresAt: stored.expiresAt.getTime(), createdAt: stored.createdAt.getTime() });
-        return now < end ? { stored, token } : null;
-      }
+  // The swap an earlier attempt of this refresh made within refreshGrace, here or on any
+  // instance: the session's current token is then the successor that attempt minted, issued at
+  // one of the whole seconds since (and one ahead, for an instance whose clock runs a little
+  // fast). Only a holder of the refresh token can derive it; a second past the grace none matches.
+  private async earlierSwap(claim: RefreshClaim, refreshToken: string, now: number, userAgent: string | null | undefined): Promise<{ stored: StoredSession; token: string } | null> {
+    const stored = (await this.store.listByUser(claim.userId, new Date(now))).find((s) => s.id === claim.sessionId);
+    if (!stored || now >= sessionEnd(this.rules, { expiresAt: stored.expiresAt.getTime(), createdAt: stored.createdAt.getTime() })) return null;
+    for (let at = nextSecond(now) + SECOND; at >= now - this.options.refreshGrace; at -= SECOND) {
+      const token = this.tokens.successors(refreshToken, at, userAgent).find((t) => hashToken(t).equals(stored.tokenHash));
+      if (token) return { stored, token };
     }
     return null;
   }

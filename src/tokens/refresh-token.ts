@@ -42,12 +42,12 @@ export class RefreshTokens {
   }
 
   /**
-   * The secret bytes of the session token a refresh of `refreshToken` in the time step starting
-   * at `step` mints, one per key, newest first: every instance mints the same token for the same
-   * refresh, so a retry anywhere finds the swap its first attempt made.
+   * The secret bytes of the session token a refresh of `refreshToken` issued at `issuedAt` mints,
+   * one per key, newest first: every instance mints the same token for the same refresh, so a
+   * retry anywhere finds the swap its first attempt made.
    */
-  successorSeeds(refreshToken: string, step: number): Buffer[] {
-    return this.seedKeys.map((key) => createHmac('sha256', key).update(`${step}\0${refreshToken}`).digest());
+  successorSeeds(refreshToken: string, issuedAt: number): Buffer[] {
+    return this.seedKeys.map((key) => createHmac('sha256', key).update(`${issuedAt}\0${refreshToken}`).digest());
   }
 
   issue(claim: RefreshClaim, userAgent: string | null | undefined): string {

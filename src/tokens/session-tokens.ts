@@ -99,13 +99,13 @@ export class SessionTokens {
   }
 
   /**
-   * The session tokens a refresh of `refreshToken` in the step starting at `step` mints: the
-   * first is the one to mint (newest key), the others what an instance on an older secret minted.
-   * Issued at `step`, not now, so that every attempt in the step mints the same bytes.
+   * The session tokens a refresh of `refreshToken` issued at `issuedAt` (a whole second) mints:
+   * the first is the one to mint (newest key), the others what an instance on an older secret
+   * minted. The same bytes on every instance, so a retry can find the swap its first attempt made.
    */
-  successors(refreshToken: string, step: number, userAgent: string | null | undefined): string[] {
+  successors(refreshToken: string, issuedAt: number, userAgent: string | null | undefined): string[] {
     const agent = this.agentFact(userAgent);
-    return (this.refreshTokens?.successorSeeds(refreshToken, step) ?? []).map((seed) => generateBoundToken({ issuedAt: step, agent }, seed));
+    return (this.refreshTokens?.successorSeeds(refreshToken, issuedAt) ?? []).map((seed) => generateBoundToken({ issuedAt, agent }, seed));
   }
 
   /**
