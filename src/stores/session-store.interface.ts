@@ -11,6 +11,13 @@ export interface StoredSessionDetails {
   reauthenticatedAt: Date | null;
   /** A JSON object; `{}` when nothing is set. */
   data: Record<string, unknown>;
+  /**
+   * With `deviceBound`: the public key (a JWK, as JSON text) the browser registered for this
+   * session over DBSC, or null. Once set it is never cleared or replaced.
+   */
+  deviceKey?: string | null;
+  /** With `deviceBound`: the issue time of the challenge of the last accepted proof, or null. */
+  deviceProofAt?: Date | null;
 }
 
 /** A session row as a store holds it; `tokenHash` is the SHA-256 of the token. */
@@ -69,6 +76,18 @@ export interface SessionStore {
    * Nothing is written when the result's JSON would exceed `maxBytes` bytes.
    */
   mergeData?(tokenHash: Buffer, patch: Record<string, unknown>, maxBytes: number, now: Date): Promise<MergeDataResult>;
+  /**
+   * With `deviceBound`: records `key` (a public JWK as JSON) for the live session of
+   * `tokenHash` when it has none yet, with `proofAt` as its last proof; returns the session as
+   * it now is, or null (no such live session, or it has a key already: a key is set once).
+   */
+  bindDeviceKey?(tokenHash: Buffer, key: string, proofAt: Date, now: Date): Promise<StoredSession | null>;
+  /**
+   * With `deviceBound`: records a proof over a challenge issued at `proofAt` for the live
+   * session of `tokenHash` that has a key, when `proofAt` is later than its last proof (so each
+   * challenge is good once, and of two concurrent uses one wins); returns the session, or null.
+   */
+  acceptDeviceProof?(tokenHash: Buffer, proofAt: Date, now: Date): Promise<StoredSession | null>;
   /** Swaps the token of a live session; of two concurrent swaps of one token, one wins. */
   replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null>;
   deleteByTokenHash(tokenHash: Buffer): Promise<StoredSession | null>;
