@@ -12,6 +12,7 @@ import { SessionService } from './core/session.service.js';
 import { SessionTelemetry } from './telemetry/session.telemetry.js';
 import { SessionCleanupTask } from './cleanup/session-cleanup.task.js';
 import { SessionStore } from './stores/session-store.interface.js';
+import { DeviceBoundEndpoints } from './device-bound/device-bound.endpoints.js';
 
 /**
  * Server-side sessions. `SessionModule.forRoot({ resolveUser })` or `forRootAsync({ inject,
@@ -31,6 +32,7 @@ import { SessionStore } from './stores/session-store.interface.js';
     SessionCookies,
     SessionGuard,
     SessionCleanupTask,
+    DeviceBoundEndpoints,
   ],
   exports: [SessionService, SessionStore, SessionCookies, SessionGuard],
 })

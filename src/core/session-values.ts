@@ -23,6 +23,7 @@ export function normalizeUserId(userId: unknown): string {
 export function toSession(stored: StoredSession, expires = stored.expiresAt): Session {
   const session: Session = { id: stored.id, userId: stored.userId, expires, createdAt: stored.createdAt };
   if (stored.details) session.metadata = metadataOf(stored.details);
+  if (stored.details?.deviceKey) session.deviceBound = true;
   return session;
 }
 
@@ -70,6 +71,7 @@ export function validatedSession(
     context,
     reauthenticatedAt: details?.reauthenticatedAt ?? base.createdAt,
     data: details?.data ?? EMPTY_DATA,
+    deviceBound: typeof details?.deviceKey === 'string',
   };
   if (details) session.metadata = metadataOf(details);
   return session;

@@ -27,6 +27,8 @@ export interface Session {
   createdAt: Date;
   /** With the `metadata` option on: what it recorded of the client. */
   metadata?: SessionMetadata;
+  /** With `deviceBound` on: true once the browser bound the session to a key of its device (DBSC). */
+  deviceBound?: boolean;
 }
 
 /**
@@ -41,6 +43,11 @@ export interface IssuedSession {
   refreshToken?: string;
   /** With `refreshToken` on: when the refresh token (and so the login) ends unless used. */
   refreshExpires?: Date;
+  /**
+   * With `deviceBound` on, at login: the challenge a DBSC browser registers its key with.
+   * `SessionTransport.write` sends it in the `Secure-Session-Registration` header.
+   */
+  deviceRegistration?: string;
 }
 
 /** A session as the guard validated it, with what the resolvers gave for its user. */
@@ -53,6 +60,8 @@ export interface ValidatedSession<TContext = SessionContext, TData = SessionData
   reauthenticatedAt: Date;
   /** The session's own data (the `data` option; `{}` until set), changed by `updateSessionData`. */
   data: Readonly<Partial<TData>>;
+  /** True once the browser bound the session to a key (`deviceBound`): its requests then need the bound cookie too. */
+  deviceBound: boolean;
 }
 
 /** A successful validation: the user, the session, and whether its expiry just slid. */

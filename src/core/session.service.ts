@@ -25,6 +25,7 @@ import { SessionState } from './session-state.js';
 import { ClientMetadata } from '../details/client-metadata.js';
 import { LastSeen } from '../details/last-seen.js';
 import { requireDetailMethods } from '../details/details.options.js';
+import { SessionDevices } from '../device-bound/session-devices.js';
 
 export type { CreateSessionInput } from './session-issuer.js';
 
@@ -49,6 +50,8 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
   private readonly connections: SessionConnections;
   private readonly metadata: ClientMetadata;
   private readonly state: SessionState;
+  /** With `deviceBound` on: the DBSC side of sessions (its endpoints and the guard use it); else null. */
+  readonly devices: SessionDevices | null;
 
   constructor(
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
@@ -85,6 +88,8 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
     const lastSeen = new LastSeen(store, this.calls, options.metadata?.lastSeen ?? null);
     this.authenticator = new SessionAuthenticator(store, this.calls, telemetry, tokens, local, this.rotator, rules, options, resolveUser, lastSeen, (hash) => this.revoker.revokeTokenHash(hash, 'agent_mismatch'));
     this.state = new SessionState(store, this.calls, tokens, this.revoker, options);
+    const authenticate = (token: unknown, client: SessionClientInfo | undefined) => this.authenticator.authenticate(token, client);
+    this.devices = options.deviceBound && new SessionDevices(store, this.calls, this.revoker, tokens, telemetry, authenticate, { ...options.deviceBound, clock });
     this.purger = new SessionPurger(store, this.calls, telemetry, options.purgeBatchSize, clock);
     this.connections = local.connections = new SessionConnections({
       authenticateFresh: (token, client) => this.authenticator.authenticate(token, client, true),
@@ -102,6 +107,7 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
     await this.store.ready?.();
     await this.tokens.ready();
     await this.metadata.ready();
+    await this.devices?.ready();
     const count = this.store.countSessions?.bind(this.store);
     if (count) this.telemetry.countLiveWith(scrapedCount(() => this.calls.run('countSessions', () => count(new Date(this.options.clock()))), this.logger, this.options.clock));
     await this.revoker.start();
@@ -117,8 +123,10 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
    * Over `maxSessionsPerUser`, the oldest session ends, or with policy 'refuse' this throws
    * SessionLimitExceededException (a 409).
    */
-  createSession(input: CreateSessionInput): Promise<IssuedSession> {
-    return this.issuer.createSession(input);
+  async createSession(input: CreateSessionInput): Promise<IssuedSession> {
+    const issued = await this.issuer.createSession(input);
+    if (this.devices) issued.deviceRegistration = this.devices.challenge('register', issued.session.id);
+    return issued;
   }
 
   /** The user of a live session, or null; slides the expiry. Never throws for a bad token. */

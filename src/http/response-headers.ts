@@ -44,6 +44,13 @@ export function appendSetCookie(response: HttpResponseLike, cookie: string): voi
   res.setHeader('set-cookie', replacing(res.getHeader('set-cookie'), cookie));
 }
 
+/** Sets header `name` (a list is sent as one field per value), on Express, Fastify or a bare ServerResponse. */
+export function setHeader(response: HttpResponseLike, name: string, value: string | string[]): void {
+  const reply = asReply(response);
+  if (reply) reply.header(name, value);
+  else (response as NodeResponseLike).setHeader(name, value);
+}
+
 /**
  * `Cache-Control: no-store`, so no browser or shared cache keeps what a session sees. Unless
  * `force`, a value already there stays: a middleware that chose one meant it (a handler's

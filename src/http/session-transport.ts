@@ -4,7 +4,7 @@ import type { IssuedSession, SessionClientInfo } from '../core/session.interface
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
 import { readCookies, serializeCookie } from './cookie.js';
 import { crossOriginRefusal, type OriginRequestLike } from './csrf.js';
-import { appendSetCookie, noStore } from './response-headers.js';
+import { appendSetCookie, noStore, setHeader } from './response-headers.js';
 
 /** What Express's request and Fastify's request have in common, for our purpose. */
 export interface HttpRequestLike {
@@ -99,17 +99,45 @@ export class SessionTransport {
    * `Cache-Control: no-store` whatever the route said: a cache that kept the response would
    * hand the token to whoever asks next.
    */
-  write(response: HttpResponseLike, issued: Pick<IssuedSession, 'token'> & { session: { expires: Date } }): void {
+  write(response: HttpResponseLike, issued: Pick<IssuedSession, 'token' | 'deviceRegistration'> & { session: { expires: Date } }): void {
     if (!this.options.cookie) return;
     const now = this.options.clock();
     appendSetCookie(response, serializeCookie(this.options.cookie, issued.token, issued.session.expires.getTime() - now, now));
     noStore(response, true);
+    if (issued.deviceRegistration !== undefined && this.options.deviceBound) this.offerDeviceBinding(response, issued.deviceRegistration);
   }
 
-  /** Deletes the session cookie (logout), with `Cache-Control: no-store`: a cached logout would replay its Set-Cookie. */
+  /** Deletes the session cookie (logout), and the bound cookie with `deviceBound`, with `Cache-Control: no-store`: a cached logout would replay its Set-Cookie. */
   clear(response: HttpResponseLike): void {
     if (!this.options.cookie) return;
     appendSetCookie(response, serializeCookie(this.options.cookie, '', 0, this.options.clock()));
+    if (this.options.deviceBound) appendSetCookie(response, serializeCookie({ ...this.options.cookie, name: this.options.deviceBound.cookieName }, '', 0, this.options.clock()));
+    noStore(response, true);
+  }
+
+  /**
+   * Asks a DBSC browser to bind the session to a key (`Secure-Session-Registration`, and the
+   * `Sec-Session-Registration` of earlier Chrome versions): it then posts a proof signed with
+   * the new key over `challenge` to the registration endpoint. Other browsers ignore it.
+   */
+  offerDeviceBinding(response: HttpResponseLike, challenge: string): void {
+    if (!this.options.deviceBound) return;
+    const offer = `(ES256);path="${this.options.deviceBound.registrationPath}";challenge="${challenge}"`;
+    setHeader(response, 'secure-session-registration', offer);
+    setHeader(response, 'sec-session-registration', offer);
+  }
+
+  /** The bound cookie of a device-bound session, undefined when absent or sent more than once. */
+  readBoundCookie(request: HttpRequestLike): string | undefined {
+    if (!this.options.deviceBound) return undefined;
+    const values = readCookies(request.headers.cookie, this.options.deviceBound.cookieName);
+    return values.length === 1 ? values[0] : undefined;
+  }
+
+  /** Sets the bound cookie (`deviceBound`), with the session cookie's attributes and its own short Max-Age. */
+  writeBoundCookie(response: HttpResponseLike, value: string, maxAgeMs: number): void {
+    if (!this.options.cookie || !this.options.deviceBound) return;
+    appendSetCookie(response, serializeCookie({ ...this.options.cookie, name: this.options.deviceBound.cookieName }, value, maxAgeMs, this.options.clock()));
     noStore(response, true);
   }
 }

@@ -85,6 +85,11 @@ export class SessionGuard implements CanActivate {
         ? await bindSocket(this.sessions, holder, presented.token, client, (socket, v) => this.attach(socket, v, context))
         : await this.sessions.authenticate(presented.token, client);
     if (!validation) throw new UnauthorizedException();
+    // A session bound to a device key (DBSC) needs its short bound cookie too, whatever carried the token.
+    if (this.sessions.devices && !this.sessions.devices.admits(validation.session, this.transport.readBoundCookie(request))) {
+      this.logger.debug(`refused: session ${validation.session.id} is device-bound and the request has no live bound cookie`);
+      throw new UnauthorizedException();
+    }
     this.attach(holder, validation, context);
     // A bearer client manages its own token; only a cookie is re-sent with the new Max-Age.
     if (validation.refreshed && fromCookie && response) {

@@ -99,6 +99,7 @@ describe('resolveSessionOptions', () => {
       metadata: true,
       reauthentication: true,
       data: true,
+      deviceBound: true,
     };
     const listed = /the known ones are (.*)\.$/.exec(fails({ resolveUser, colour: 'blue' }).message)?.[1].split(', ');
     expect(listed?.sort()).toEqual(Object.keys(every).sort());

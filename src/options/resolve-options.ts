@@ -2,6 +2,7 @@ import { SessionOptionsError } from '../core/session.exceptions.js';
 import { type ResolvedCacheOptions, resolveCacheOptions } from '../cache/cache.options.js';
 import { type ResolvedCleanupOptions, resolveCleanupOptions } from '../cleanup/cleanup.options.js';
 import { type ResolvedDetailsOptions, resolveDetailsOptions } from '../details/details.options.js';
+import { type ResolvedDeviceBoundOptions, resolveDeviceBoundOptions } from '../device-bound/device-bound.options.js';
 import { type ResolvedCoreOptions, type ResolvedUserSourceOptions, resolveCoreOptions, resolveUserSourceOptions } from '../core/core.options.js';
 import { type ResolvedLifetimeOptions, resolveLifetimeOptions } from '../core/lifetime.options.js';
 import { type ResolvedHttpOptions, resolveHttpOptions } from '../http/http.options.js';
@@ -24,7 +25,10 @@ export interface ResolvedSessionOptions
     ResolvedCleanupOptions,
     ResolvedCoreOptions,
     ResolvedTokenOptions,
-    ResolvedDetailsOptions {}
+    ResolvedDetailsOptions {
+  /** Null when off. */
+  deviceBound: ResolvedDeviceBoundOptions | null;
+}
 
 const ACCEPTED = new Set<string>([...SESSION_OPTION_KEYS, ...MODULE_BUILDER_EXTRAS]);
 
@@ -47,6 +51,8 @@ export function resolveSessionOptions(raw: SessionModuleOptions<unknown> | undef
   const http = resolveHttpOptions(raw);
   const core = resolveCoreOptions(raw);
   checkRotationInterval(core, tokens, http);
+  const details = resolveDetailsOptions(raw);
+  const deviceBound = resolveDeviceBoundOptions(raw.deviceBound, http.cookie);
 
   return {
     ...users,
@@ -58,7 +64,10 @@ export function resolveSessionOptions(raw: SessionModuleOptions<unknown> | undef
     ...resolveCleanupOptions(raw),
     ...core,
     ...tokens,
-    ...resolveDetailsOptions(raw),
+    ...details,
+    // The browser's key is kept with the session's other details.
+    details: details.details || deviceBound !== null,
+    deviceBound,
   };
 }
 

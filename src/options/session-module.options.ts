@@ -8,6 +8,7 @@ import { INVALIDATION_OPTION_KEYS, type InvalidationOptions } from '../invalidat
 import { STORAGE_OPTION_KEYS, type StorageOptions } from '../stores/storage.options.js';
 import { TOKEN_OPTION_KEYS, type TokenOptions } from '../tokens/tokens.options.js';
 import { DETAILS_OPTION_KEYS, type DetailsOptions } from '../details/details.options.js';
+import { DEVICE_BOUND_OPTION_KEYS, type DeviceBoundSliceOptions } from '../device-bound/device-bound.options.js';
 
 /** Options of `SessionModule.forRoot()` / `forRootAsync()`: each feature's slice, documented there. */
 export interface SessionModuleOptions<TUser = SessionUser>
@@ -20,7 +21,8 @@ export interface SessionModuleOptions<TUser = SessionUser>
     CleanupOptions,
     CoreOptions<TUser>,
     TokenOptions,
-    DetailsOptions {}
+    DetailsOptions,
+    DeviceBoundSliceOptions {}
 
 /**
  * Every option, in the order the unknown-option error lists them: the user source first (the
@@ -37,6 +39,7 @@ export const SESSION_OPTION_KEYS = [
   ...CORE_OPTION_KEYS,
   ...TOKEN_OPTION_KEYS,
   ...DETAILS_OPTION_KEYS,
+  ...DEVICE_BOUND_OPTION_KEYS,
 ];
 
 // A slice added to SessionModuleOptions without its keys above fails to compile here.

@@ -19,6 +19,7 @@ export const SessionEvents = {
   Purged: 'session.purged',
   RefreshReused: 'session.refresh-reused',
   AgentMismatch: 'session.agent-mismatch',
+  DeviceProofFailed: 'session.device-proof-failed',
 } as const;
 
 /** `session.created`: a login. */
@@ -89,4 +90,19 @@ export interface SessionAgentMismatchEvent {
   userAgent: string;
   /** Whether the session is revoked for it (`bindToUserAgent: { revoke: true }`); then `session.revoked` follows. */
   revoke: boolean;
+}
+
+/** Why a device-bound session's registration or refresh was refused (`session.device-proof-failed`). */
+export type DeviceProofFailure = 'missing_proof' | 'invalid_proof' | 'stale_challenge' | 'replayed' | 'already_bound' | 'not_bound';
+
+/**
+ * `session.device-proof-failed`: a DBSC registration or refresh of a live session was refused:
+ * a proof missing, not signed by the session's key, over a challenge that is not this session's
+ * or no longer fresh, or replayed. Its owner's browser retries once with a new challenge, so
+ * repeats for one session are someone holding its cookie without its key; alert on those.
+ */
+export interface SessionDeviceProofFailedEvent {
+  sessionId: string;
+  userId: string;
+  reason: DeviceProofFailure;
 }

@@ -6,7 +6,7 @@ import { errorMessage } from '../core/utils.js';
 type PromClient = typeof import('prom-client');
 
 /** Why a validation refused a token (the label of `sessions_refused_total`). */
-export type RefusalReason = 'malformed' | 'unknown' | 'expired' | 'user_not_found' | 'invalid_jwt' | 'invalid_refresh' | 'user_agent' | 'refresh_reused';
+export type RefusalReason = 'malformed' | 'unknown' | 'expired' | 'user_not_found' | 'invalid_jwt' | 'invalid_refresh' | 'user_agent' | 'refresh_reused' | 'device_unbound' | 'device_proof';
 
 /**
  * Why the shared cache (Memcached) refused an entry (the label of

@@ -57,13 +57,17 @@ export class SessionIoAdapter extends IoAdapter {
     const transport = this.app.get(SessionTransport, { strict: false });
     const presented = transport.readToken(socket.handshake);
     if (!presented) throw refusal('Unauthorized', 401);
+    const sessions = this.app.get(SessionService, { strict: false });
     let validation;
     try {
-      validation = await bindSocket(this.app.get(SessionService, { strict: false }), socket, presented.token, transport.client(socket.handshake));
+      validation = await bindSocket(sessions, socket, presented.token, transport.client(socket.handshake));
     } catch (error) {
       if (error instanceof SessionStoreUnavailableException) throw refusal('Service Unavailable', 503);
       throw error;
     }
     if (!validation) throw refusal('Unauthorized', 401);
+    // A device-bound session's handshake needs the bound cookie, as its HTTP requests do (the
+    // watch just made ends with the client's connection).
+    if (sessions.devices && !sessions.devices.admits(validation.session, transport.readBoundCookie(socket.handshake))) throw refusal('Unauthorized', 401);
   }
 }

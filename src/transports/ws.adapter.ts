@@ -87,6 +87,12 @@ export class SessionWsAdapter extends WsAdapter {
       return 503;
     }
     if (!connection) return 401;
+    const devices = this.app.get(SessionService, { strict: false }).devices;
+    // A device-bound session's upgrade needs the bound cookie, as its HTTP requests do.
+    if (devices && !devices.admits(connection.validation.session, transport.readBoundCookie(request))) {
+      connection.release();
+      return 401;
+    }
     const watched = connection;
     // An upgrade that never completes releases its session with the TCP socket.
     request.socket.once('close', () => watched.release());
