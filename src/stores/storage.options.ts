@@ -87,6 +87,8 @@ const STORE_METHODS: MethodRecord<SessionStore> = {
   touch: 'optional',
   markReauthenticated: 'optional',
   mergeData: 'optional',
+  bindDeviceKey: 'optional',
+  acceptDeviceProof: 'optional',
   ready: 'optional',
   extendExpiry: 'required',
   replaceTokenHash: 'required',

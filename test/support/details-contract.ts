@@ -131,3 +131,113 @@ export function detailsContract(subject: () => ContractSubject): void {
     expect(await s().findByTokenHash(next)).toEqual({ ...session, tokenHash: next });
   });
 }
+
+/** Public keys as DBSC registers them: a JWK's JSON text. */
+export const DEVICE_KEY = JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' });
+export const OTHER_DEVICE_KEY = JSON.stringify({ kty: 'EC', crv: 'P-256', x: 'gI0GAILBdu7T53akrFmMyGcsF3n5dO7MmwNBHKW5SV0', y: 'SLW_xSffzlPWrHEVI30DHM_4egVwt3NQqeUD7nMFpps' });
+
+export interface DeviceContractSubject {
+  store: SessionStore;
+  newUser(): Promise<string>;
+  /** Where sessions are made without details (as before the options): the same store, or its plain twin. */
+  withoutDetails: SessionStore;
+}
+
+/**
+ * The store side of `deviceBound` (SessionStore.bindDeviceKey, acceptDeviceProof). Its times
+ * are the wall clock's, not NOW: Redis expires keys by its own clock.
+ */
+export function deviceBoundContract(subject: () => DeviceContractSubject): void {
+  const s = () => subject().store;
+  const clock = () => {
+    const t0 = Date.now();
+    return (ms: number) => new Date(t0 + ms);
+  };
+  const make = (store: SessionStore, userId: string, t: (ms: number) => Date, withDetails?: StoredSessionDetails, expiresIn = HOUR) =>
+    store.create({ userId, tokenHash: newTokenHash(), expiresAt: t(expiresIn), createdAt: t(0), ...(withDetails && { details: withDetails }) });
+  const boundSession = async (t: (ms: number) => Date) => {
+    const session = await make(s(), await subject().newUser(), t, details({ lastSeenAt: t(0), reauthenticatedAt: t(0) }));
+    return { session, bound: (await s().bindDeviceKey!(session.tokenHash, DEVICE_KEY, t(0), t(0)))! };
+  };
+
+  it('bindDeviceKey sets the key once: a second bind, with another key, is refused and the key stays', async () => {
+    const t = clock();
+    const userId = await subject().newUser();
+    const session = await make(s(), userId, t, details({ lastSeenAt: t(0), reauthenticatedAt: t(0), data: { a: 1 } }));
+    expect(session.details).not.toHaveProperty('deviceKey');
+    const bound = await s().bindDeviceKey!(session.tokenHash, DEVICE_KEY, t(1), t(1));
+    expect(bound).toEqual({ ...session, details: { ...session.details!, deviceKey: DEVICE_KEY, deviceProofAt: t(1) } });
+    expect(await s().bindDeviceKey!(session.tokenHash, OTHER_DEVICE_KEY, t(2), t(2))).toBeNull();
+    expect(await s().bindDeviceKey!(session.tokenHash, DEVICE_KEY, t(3), t(3))).toBeNull();
+    expect(await s().findByTokenHash(session.tokenHash)).toEqual(bound);
+    expect(await s().listByUser(userId, t(4))).toEqual([bound]);
+  });
+
+  it('bindDeviceKey is null for an expired or unknown session, and gives one from before the options its details', async () => {
+    const t = clock();
+    const userId = await subject().newUser();
+    const expiring = await make(s(), userId, t, details(), 1_000);
+    expect(await s().bindDeviceKey!(expiring.tokenHash, DEVICE_KEY, t(1_000), t(1_000))).toBeNull();
+    expect(await s().bindDeviceKey!(newTokenHash(), DEVICE_KEY, t(0), t(0))).toBeNull();
+    const old = await make(subject().withoutDetails, userId, t);
+    const oldBound = await s().bindDeviceKey!(old.tokenHash, DEVICE_KEY, t(5), t(5));
+    const fresh = { userAgent: null, device: null, ip: null, lastSeenAt: null, reauthenticatedAt: null, data: {} };
+    expect(oldBound).toEqual({ ...old, details: { ...fresh, deviceKey: DEVICE_KEY, deviceProofAt: t(5) } });
+    expect((await s().findByTokenHash(old.tokenHash))!.details).toEqual(oldBound!.details);
+  });
+
+  it('of 20 concurrent binds with different keys one lands, on a session with details and on one without', async () => {
+    const t = clock();
+    const userId = await subject().newUser();
+    for (const session of [await make(s(), userId, t, details()), await make(subject().withoutDetails, userId, t)]) {
+      const keys = Array.from({ length: 20 }, (_, i) => JSON.stringify({ kty: 'EC', n: i }));
+      const results = await Promise.all(keys.map((key) => s().bindDeviceKey!(session.tokenHash, key, t(1), t(1))));
+      const winners = results.filter((r) => r !== null);
+      expect(winners).toHaveLength(1);
+      expect((await s().findByTokenHash(session.tokenHash))!.details!.deviceKey).toBe(winners[0]!.details!.deviceKey);
+    }
+  });
+
+  it('acceptDeviceProof takes only a proof later than the last, and only for a live session with a key', async () => {
+    const t = clock();
+    const { session, bound } = await boundSession(t);
+    expect(await s().acceptDeviceProof!(session.tokenHash, t(0), t(10))).toBeNull();
+    expect(await s().acceptDeviceProof!(session.tokenHash, t(-1_000), t(10))).toBeNull();
+    const accepted = await s().acceptDeviceProof!(session.tokenHash, t(5_000), t(5_000));
+    expect(accepted).toEqual({ ...bound, details: { ...bound.details!, deviceProofAt: t(5_000) } });
+    expect(await s().findByTokenHash(session.tokenHash)).toEqual(accepted);
+    expect(await s().acceptDeviceProof!(session.tokenHash, t(5_000), t(5_001))).toBeNull();
+    expect(await s().acceptDeviceProof!(session.tokenHash, t(4_000), t(5_001))).toBeNull();
+    expect(await s().acceptDeviceProof!(session.tokenHash, t(6_000), t(HOUR))).toBeNull();
+    expect((await s().findByTokenHash(session.tokenHash))!.details!.deviceProofAt).toEqual(t(5_000));
+
+    const unbound = await make(s(), await subject().newUser(), t, details());
+    expect(await s().acceptDeviceProof!(unbound.tokenHash, t(1), t(1))).toBeNull();
+    expect(await s().findByTokenHash(unbound.tokenHash)).toEqual(unbound);
+    expect(await s().acceptDeviceProof!((await make(subject().withoutDetails, unbound.userId, t)).tokenHash, t(1), t(1))).toBeNull();
+    expect(await s().acceptDeviceProof!(newTokenHash(), t(1), t(1))).toBeNull();
+  });
+
+  it('of 50 concurrent proofs over one challenge exactly one is accepted', async () => {
+    const t = clock();
+    const { session } = await boundSession(t);
+    const results = await Promise.all(Array.from({ length: 50 }, () => s().acceptDeviceProof!(session.tokenHash, t(60_000), t(60_000))));
+    expect(results.filter((r) => r !== null)).toHaveLength(1);
+    // Proofs over challenges of different times: the latest wins, whatever the order they land in.
+    const later = await Promise.all(Array.from({ length: 50 }, (_, i) => s().acceptDeviceProof!(session.tokenHash, t(120_000 + i), t(120_000))));
+    expect(later.filter((r) => r !== null).length).toBeGreaterThanOrEqual(1);
+    expect((await s().findByTokenHash(session.tokenHash))!.details!.deviceProofAt).toEqual(t(120_049));
+  });
+
+  it('replaceTokenHash keeps the key and the last proof with the new token', async () => {
+    const t = clock();
+    const { session } = await boundSession(t);
+    const accepted = (await s().acceptDeviceProof!(session.tokenHash, t(1_000), t(1_000)))!;
+    const next = newTokenHash();
+    expect(await s().replaceTokenHash(session.tokenHash, next, t(2_000))).toEqual({ ...accepted, tokenHash: next });
+    expect(await s().findByTokenHash(next)).toEqual({ ...accepted, tokenHash: next });
+    expect(await s().acceptDeviceProof!(session.tokenHash, t(3_000), t(3_000))).toBeNull();
+    expect(await s().bindDeviceKey!(next, OTHER_DEVICE_KEY, t(3_000), t(3_000))).toBeNull();
+    expect((await s().acceptDeviceProof!(next, t(3_000), t(3_000)))!.details).toEqual({ ...accepted.details!, deviceProofAt: t(3_000) });
+  });
+}

@@ -7,6 +7,7 @@ const copyDetails = (d: StoredSessionDetails): StoredSessionDetails => ({
   lastSeenAt: date(d.lastSeenAt),
   reauthenticatedAt: date(d.reauthenticatedAt),
   data: structuredClone(d.data),
+  ...(typeof d.deviceKey === 'string' && { deviceProofAt: date(d.deviceProofAt ?? null) }),
 });
 const copy = (s: StoredSession): StoredSession => {
   const row: StoredSession = { ...s, tokenHash: Buffer.from(s.tokenHash), expiresAt: new Date(s.expiresAt), createdAt: new Date(s.createdAt) };
@@ -26,7 +27,8 @@ const newestFirst = (a: StoredSession, b: StoredSession) => b.createdAt.getTime(
  * and the write of each step then happen in one synchronous stretch, which is what makes each
  * method atomic (one winner of two concurrent rotations, one writer of concurrent extensions).
  * Rows are copied in and out, so no caller can change what the store holds. Details (the
- * options metadata, reauthentication, data) are kept when `create` is given them.
+ * options metadata, reauthentication, data) are kept when `create` is given them; a device key
+ * (deviceBound) when bindDeviceKey sets it.
  */
 export class InMemorySessionStore implements SessionStore {
   private readonly byToken = new Map<string, StoredSession>();
@@ -55,6 +57,11 @@ export class InMemorySessionStore implements SessionStore {
     // As the PostgreSQL store does: the user's sessions expired by now go with the login.
     for (const old of this.ofUser(session.userId)) if (old.expiresAt <= session.createdAt) this.remove(old);
     const row = copy({ ...session, id: String(++this.seq) });
+    // A key comes only from bindDeviceKey, as in the other stores, which write none at login.
+    if (row.details) {
+      delete row.details.deviceKey;
+      delete row.details.deviceProofAt;
+    }
     if (this.byToken.has(key(row.tokenHash))) throw new Error('InMemorySessionStore: duplicate token hash');
     this.byToken.set(key(row.tokenHash), row);
     this.byId.set(row.id, row);
@@ -107,6 +114,24 @@ export class InMemorySessionStore implements SessionStore {
     if (Buffer.byteLength(JSON.stringify(data)) > maxBytes) return { tooLarge: true };
     (row.details ??= noDetails()).data = data;
     return { data: structuredClone(data) };
+  }
+
+  async bindDeviceKey(tokenHash: Buffer, deviceKey: string, proofAt: Date, now: Date): Promise<StoredSession | null> {
+    await this.tick();
+    const row = this.live(tokenHash, now);
+    if (!row || typeof row.details?.deviceKey === 'string') return null;
+    Object.assign((row.details ??= noDetails()), { deviceKey, deviceProofAt: new Date(proofAt) });
+    return copy(row);
+  }
+
+  async acceptDeviceProof(tokenHash: Buffer, proofAt: Date, now: Date): Promise<StoredSession | null> {
+    await this.tick();
+    const row = this.live(tokenHash, now);
+    const details = row?.details;
+    if (!row || typeof details?.deviceKey !== 'string') return null;
+    if (details.deviceProofAt && !(details.deviceProofAt < proofAt)) return null;
+    details.deviceProofAt = new Date(proofAt);
+    return copy(row);
   }
 
   private live(tokenHash: Buffer, now: Date): StoredSession | undefined {

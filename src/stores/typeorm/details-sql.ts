@@ -13,6 +13,8 @@ export interface DetailsRow {
   last_seen_at?: Date | null;
   reauthenticated_at?: Date | null;
   data?: Record<string, unknown> | null;
+  device_key?: string | null;
+  device_proof_at?: Date | null;
 }
 
 const T = `"${SESSIONS_TABLE}"`;
@@ -20,10 +22,11 @@ const D = `"${SESSION_DETAILS_TABLE}"`;
 const COLUMNS = 'id, user_id, token, expires_at, created_at';
 const S = 's.id, s.user_id, s.token, s.expires_at, s.created_at';
 // Their names differ from the sessions columns', so rows need no aliases; session_id tells a
-// session with a details row from one without (all NULL from the LEFT JOIN).
-const detailColumns = (alias: string) =>
-  ['session_id', 'user_agent', 'device', 'ip', 'last_seen_at', 'reauthenticated_at', 'data'].map((c) => `${alias}.${c}`).join(', ');
-const DS = detailColumns('d');
+// session with a details row from one without (all NULL from the LEFT JOIN). The device
+// columns are named only with `deviceBound`: a table from before that option lacks them.
+const BASE_COLUMNS = ['session_id', 'user_agent', 'device', 'ip', 'last_seen_at', 'reauthenticated_at', 'data'];
+const DEVICE_COLUMNS = ['device_key', 'device_proof_at'];
+const detailColumns = (alias: string, device: boolean) => [...BASE_COLUMNS, ...(device ? DEVICE_COLUMNS : [])].map((c) => `${alias}.${c}`).join(', ');
 
 // The widths of the columns (varchar counts characters; a JS slice of UTF-16 units never has
 // more): a longer value would fail the whole login.
@@ -40,6 +43,8 @@ export function detailsOf(row: DetailsRow): StoredSessionDetails | undefined {
     lastSeenAt: row.last_seen_at ?? null,
     reauthenticatedAt: row.reauthenticated_at ?? null,
     data: row.data ?? {},
+    // Only once bound, so a session without a key reads as it did before the option.
+    ...(typeof row.device_key === 'string' && { deviceKey: row.device_key, deviceProofAt: row.device_proof_at ?? null }),
   };
 }
 
@@ -71,11 +76,12 @@ export function patchParams(patch: Record<string, unknown>): [string, string[]] 
 }
 
 /** `findByTokenHashWithUser`: the session, its details and its user in one statement. */
-export function withUserSql(selectList: string, leftJoin: string): string {
-  return `SELECT ${S}, ${DS}, ${selectList} FROM ${T} s LEFT JOIN ${D} d ON d.session_id = s.id ${leftJoin} WHERE s.token = $1`;
+export function withUserSql(selectList: string, leftJoin: string, device: boolean): string {
+  return `SELECT ${S}, ${detailColumns('d', device)}, ${selectList} FROM ${T} s LEFT JOIN ${D} d ON d.session_id = s.id ${leftJoin} WHERE s.token = $1`;
 }
 
-export const DETAILS_SQL = {
+// Both kinds of statements: with `device`, every read of details names the device columns too.
+const statements = (device: boolean, DS = detailColumns('d', device)) => ({
   // The existing login statement (expired sessions of the user go with it), plus the details
   // row written from the inserted session: a login stays one round trip.
   create: `WITH expired AS (DELETE FROM ${T} WHERE user_id = $1 AND expires_at <= $4),
@@ -106,7 +112,7 @@ export const DETAILS_SQL = {
   markReauthenticated: `WITH s AS (SELECT ${COLUMNS} FROM ${T} WHERE token = $1 AND expires_at > $2),
        m AS (INSERT INTO ${D} AS d (session_id, reauthenticated_at) SELECT id, $2::timestamptz FROM s
              ON CONFLICT (session_id) DO UPDATE SET reauthenticated_at = EXCLUDED.reauthenticated_at RETURNING d.*)
-       SELECT ${S}, ${detailColumns('m')} FROM s JOIN m ON m.session_id = s.id`,
+       SELECT ${S}, ${detailColumns('m', device)} FROM s JOIN m ON m.session_id = s.id`,
 
   // $2 the keys set (jsonb), $3 the keys removed, $4 the bound, $5 now. The merge reads the
   // row it locked, so no concurrent merge is lost; over the bound nothing is written. The
@@ -123,4 +129,31 @@ export const DETAILS_SQL = {
 
   tableExists: `SELECT to_regclass($1) IS NOT NULL AS present`,
   tableName: D,
+});
+
+export const DETAILS_SQL = statements(false);
+
+/** The statements with `deviceBound`: every read of details brings the device columns too. */
+export const DEVICE_DETAILS_SQL = {
+  ...statements(true),
+
+  // $2 the key, $3 its first proof's time, $4 now. As touch: ON CONFLICT locks the row and
+  // checks device_key against its newest version, so of concurrent binds one sets the key and
+  // no later one replaces it; the INSERT side gives a session from before the options a row.
+  bindDeviceKey: `WITH s AS (SELECT ${COLUMNS} FROM ${T} WHERE token = $1 AND expires_at > $4),
+       b AS (INSERT INTO ${D} AS d (session_id, device_key, device_proof_at) SELECT id, $2::text, $3::timestamptz FROM s
+             ON CONFLICT (session_id) DO UPDATE SET device_key = EXCLUDED.device_key, device_proof_at = EXCLUDED.device_proof_at
+             WHERE d.device_key IS NULL RETURNING d.*)
+       SELECT ${S}, ${detailColumns('b', true)} FROM s JOIN b ON b.session_id = s.id`,
+
+  // $2 the proof's time, $3 now. A concurrent UPDATE of the row waits for the first and then
+  // rechecks device_proof_at against what it wrote: of two uses of one challenge, one lands.
+  acceptDeviceProof: `UPDATE ${D} AS d SET device_proof_at = $2::timestamptz FROM ${T} s
+       WHERE d.session_id = s.id AND s.token = $1 AND s.expires_at > $3
+         AND d.device_key IS NOT NULL AND (d.device_proof_at IS NULL OR d.device_proof_at < $2::timestamptz)
+       RETURNING ${S}, ${detailColumns('d', true)}`,
+
+  /** How many of the device columns the table has (2 once its migration ran). */
+  deviceColumns: `SELECT count(*)::int AS present FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2::text[]) AND attnum > 0 AND NOT attisdropped`,
+  deviceColumnNames: DEVICE_COLUMNS,
 };

@@ -1,11 +1,11 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** Name of the companion table that keeps session details (metadata, reauthentication, data). */
+/** Name of the companion table that keeps session details (metadata, reauthentication, data, deviceBound). */
 export const SESSION_DETAILS_TABLE = 'session_details';
 
 /**
  * The `session_details` table: one row per session, kept only when an option keeps details
- * (`metadata`, `reauthentication`, `data`), so `sessions` stays five columns and an app
+ * (`metadata`, `reauthentication`, `data`, `deviceBound`), so `sessions` stays five columns and an app
  * without them pays nothing. Its schema belongs to the migration (`createSessionDetailsMigration`),
  * as that of `sessions` does: the foreign key with ON DELETE CASCADE is what makes every
  * delete and purge of a session take its details along.
@@ -35,4 +35,12 @@ export class SessionDetailsEntity {
   /** A JSON object; `{}` when nothing is set. */
   @Column({ name: 'data', type: 'jsonb', default: () => "'{}'" })
   data: Record<string, unknown>;
+
+  /** With `deviceBound`: the public JWK (JSON text) of the session's device; set once. */
+  @Column({ name: 'device_key', type: 'text', nullable: true })
+  deviceKey: string | null;
+
+  /** With `deviceBound`: the issue time of the challenge of the last accepted proof. */
+  @Column({ name: 'device_proof_at', type: 'timestamptz', nullable: true })
+  deviceProofAt: Date | null;
 }

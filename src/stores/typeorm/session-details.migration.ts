@@ -12,7 +12,7 @@ export const SESSION_DETAILS_MIGRATION_TIMESTAMP = 1765000000000;
 
 /**
  * Builds the migration that creates `session_details`, the companion table of `sessions` that
- * the options `metadata`, `reauthentication` and `data` need. It must run after the sessions
+ * the options `metadata`, `reauthentication`, `data` and `deviceBound` need. It must run after the sessions
  * migration: it references `sessions(id)` (ON DELETE CASCADE, so a session's details go with
  * it). The class name carries TypeORM's timestamp.
  *
@@ -39,6 +39,8 @@ export function createSessionDetailsMigration(): new () => MigrationInterface {
   "last_seen_at" timestamptz NULL,
   "reauthenticated_at" timestamptz NULL,
   "data" jsonb NOT NULL DEFAULT '{}',
+  "device_key" text NULL,
+  "device_proof_at" timestamptz NULL,
   CONSTRAINT "PK_session_details" PRIMARY KEY ("session_id"),
   CONSTRAINT "FK_session_details_session_id" FOREIGN KEY ("session_id") REFERENCES "${SESSIONS_TABLE}" ("id") ON DELETE CASCADE,
   CONSTRAINT "CHK_session_details_data_object" CHECK (jsonb_typeof("data") = 'object')
@@ -57,3 +59,46 @@ export function createSessionDetailsMigration(): new () => MigrationInterface {
  * `migration:create --details` instead.
  */
 export class CreateSessionDetails1765000000000 extends createSessionDetailsMigration() {}
+
+/**
+ * Timestamp of the exported `AddSessionDeviceBinding1766000000000`: after that of
+ * `CreateSessionDetails1765000000000`. A details migration of your own needs a device-bound
+ * one stamped later: make it with `npx nestjs-sessions migration:create --device-bound`.
+ */
+export const SESSION_DEVICE_BOUND_MIGRATION_TIMESTAMP = 1766000000000;
+
+/**
+ * Builds the migration that adds the columns of the option `deviceBound` (`device_key`, the
+ * public key a browser registered; `device_proof_at`, the time of its last accepted proof) to a
+ * `session_details` table made before they were part of it. A table made by the details
+ * migration of this release has them already, which this one then leaves as they are. It must
+ * run after the details migration.
+ *
+ * `npx nestjs-sessions migration:create --device-bound` writes such a class with the current timestamp.
+ *
+ * @example
+ * export class AddSessionDeviceBinding1767225600000 extends createSessionDeviceBoundMigration() {}
+ */
+export function createSessionDeviceBoundMigration(): new () => MigrationInterface {
+  return class AddSessionDeviceBinding1766000000000 implements MigrationInterface {
+    async up(queryRunner: QueryRunner): Promise<void> {
+      const [{ missing }] = (await queryRunner.query(`SELECT to_regclass($1) IS NULL AS missing`, [`"${SESSION_DETAILS_TABLE}"`])) as { missing: boolean }[];
+      if (missing) {
+        throw new Error(
+          `Session device-bound migration: table "${SESSION_DETAILS_TABLE}" does not exist. It must run after the details migration: give it a later timestamp (npx nestjs-sessions migration:create --device-bound stamps it now).`,
+        );
+      }
+      await queryRunner.query(`ALTER TABLE "${SESSION_DETAILS_TABLE}" ADD COLUMN IF NOT EXISTS "device_key" text NULL, ADD COLUMN IF NOT EXISTS "device_proof_at" timestamptz NULL`);
+    }
+
+    async down(queryRunner: QueryRunner): Promise<void> {
+      await queryRunner.query(`ALTER TABLE "${SESSION_DETAILS_TABLE}" DROP COLUMN IF EXISTS "device_proof_at", DROP COLUMN IF EXISTS "device_key"`);
+    }
+  };
+}
+
+/**
+ * The device-bound migration under a fixed timestamp, listed after `CreateSessionDetails1765000000000`.
+ * After a details migration stamped later than it, use `migration:create --device-bound` instead.
+ */
+export class AddSessionDeviceBinding1766000000000 extends createSessionDeviceBoundMigration() {}

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { SessionOptionsError, UnknownSessionUserError } from '../../core/session.exceptions.js';
 import { SESSIONS_TABLE } from './session.entity.js';
-import { createParams, DETAILS_SQL, type DetailsRow, detailsOf, patchParams, withUserSql } from './details-sql.js';
+import { createParams, DETAILS_SQL, type DetailsRow, detailsOf, DEVICE_DETAILS_SQL, patchParams, withUserSql } from './details-sql.js';
 import type { EntityUsers } from './entity-users.js';
 import { type PgResult, pgQuery } from './pg-query.js';
 import type { MergeDataResult, NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
@@ -73,7 +73,8 @@ export interface TypeOrmSessionStoreOptions {
   details?: boolean;
   /**
    * The module options that turned `details` on, named by `ready()`'s error when the table is
-   * missing. Default all three.
+   * missing. Default all three. With `'deviceBound'` among them, details include the device
+   * columns (`createSessionDeviceBoundMigration`), which `ready()` then checks for.
    */
   detailsOptions?: readonly string[];
 }
@@ -85,15 +86,21 @@ export interface TypeOrmSessionStoreOptions {
 export class TypeOrmSessionStore implements SessionStore {
   /** See `SessionStore.findByTokenHashWithUser`; there only with `options.users`. */
   readonly findByTokenHashWithUser?: (tokenHash: Buffer) => Promise<{ session: StoredSession; user: unknown } | null>;
+  // Without deviceBound no statement names the device columns, so a details table made before
+  // that option keeps working without its migration.
+  private readonly deviceBound: boolean;
+  private readonly sql: typeof DETAILS_SQL;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly options: TypeOrmSessionStoreOptions = {},
   ) {
+    this.deviceBound = Boolean(options.details && options.detailsOptions?.includes('deviceBound'));
+    this.sql = this.deviceBound ? DEVICE_DETAILS_SQL : DETAILS_SQL;
     const users = options.users;
     if (users) {
       const sql = options.details
-        ? withUserSql(users.selectList('u'), users.leftJoin('u', 's.user_id'))
+        ? withUserSql(users.selectList('u'), users.leftJoin('u', 's.user_id'), this.deviceBound)
         : `SELECT s.id, s.user_id, s.token, s.expires_at, s.created_at, ${users.selectList('u')} FROM ${T} s ${users.leftJoin('u', 's.user_id')} WHERE s.token = $1`;
       this.findByTokenHashWithUser = (tokenHash) =>
         this.findOne(sql, tokenHash, (row) => ({ session: toStored(row), user: users.hydrate(row as unknown as Record<string, unknown>) }));
@@ -125,7 +132,7 @@ export class TypeOrmSessionStore implements SessionStore {
     const details = this.options.details ? session.details : undefined;
     const [row] = await (
       details
-        ? this.rows(DETAILS_SQL.create, createParams(session, details))
+        ? this.rows(this.sql.create, createParams(session, details))
         : this.rows(
             `WITH expired AS (DELETE FROM ${T} WHERE user_id = $1 AND expires_at <= $4)
        INSERT INTO ${T} (user_id, token, expires_at, created_at) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
@@ -138,41 +145,52 @@ export class TypeOrmSessionStore implements SessionStore {
   }
 
   findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
-    return this.findOne(this.options.details ? DETAILS_SQL.findByTokenHash : `SELECT ${COLUMNS} FROM ${T} WHERE token = $1`, tokenHash, toStored);
+    return this.findOne(this.options.details ? this.sql.findByTokenHash : `SELECT ${COLUMNS} FROM ${T} WHERE token = $1`, tokenHash, toStored);
   }
 
   async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date, seenAt?: Date): Promise<boolean> {
     const rows =
       this.options.details && seenAt
-        ? await this.rows(DETAILS_SQL.extendExpiryAndSeen, [session.id, expiresAt, ifBefore, now, seenAt])
+        ? await this.rows(this.sql.extendExpiryAndSeen, [session.id, expiresAt, ifBefore, now, seenAt])
         : await this.rows(`UPDATE ${T} SET expires_at = $2 WHERE id = $1 AND expires_at < $3 AND expires_at > $4 RETURNING id`, [session.id, expiresAt, ifBefore, now]);
     return rows.length === 1;
   }
 
   async touch(session: StoredSession, seenAt: Date, ifSeenBefore: Date): Promise<boolean> {
-    const result = await this.run(DETAILS_SQL.touch, [session.id, seenAt, ifSeenBefore]).catch(sessionGone);
+    const result = await this.run(this.sql.touch, [session.id, seenAt, ifSeenBefore]).catch(sessionGone);
     return result !== null && result.rows.length === 1;
   }
 
   async markReauthenticated(tokenHash: Buffer, now: Date): Promise<StoredSession | null> {
-    const result = await this.run(DETAILS_SQL.markReauthenticated, [tokenHash, now]).catch(sessionGone);
+    const result = await this.run(this.sql.markReauthenticated, [tokenHash, now]).catch(sessionGone);
     const row = result?.rows[0];
     return row ? toStored(row) : null;
   }
 
   async mergeData(tokenHash: Buffer, patch: Record<string, unknown>, maxBytes: number, now: Date): Promise<MergeDataResult> {
     const [sets, removals] = patchParams(patch);
-    const result = await this.run<{ data: Record<string, unknown> }>(DETAILS_SQL.mergeData, [tokenHash, sets, removals, maxBytes, now]).catch(sessionGone);
+    const result = await this.run<{ data: Record<string, unknown> }>(this.sql.mergeData, [tokenHash, sets, removals, maxBytes, now]).catch(sessionGone);
     const row = result?.rows[0];
     if (row) return { data: row.data };
     // Only a refusal costs this second read: over the bound, or no live session.
-    const live = await this.rows(DETAILS_SQL.isLive, [tokenHash, now]);
+    const live = await this.rows(this.sql.isLive, [tokenHash, now]);
     return live.length === 1 ? { tooLarge: true } : null;
+  }
+
+  async bindDeviceKey(tokenHash: Buffer, key: string, proofAt: Date, now: Date): Promise<StoredSession | null> {
+    const result = await this.run(DEVICE_DETAILS_SQL.bindDeviceKey, [tokenHash, key, proofAt, now]).catch(sessionGone);
+    const row = result?.rows[0];
+    return row ? toStored(row) : null;
+  }
+
+  async acceptDeviceProof(tokenHash: Buffer, proofAt: Date, now: Date): Promise<StoredSession | null> {
+    const [row] = await this.rows(DEVICE_DETAILS_SQL.acceptDeviceProof, [tokenHash, proofAt, now]);
+    return row ? toStored(row) : null;
   }
 
   async replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null> {
     const [row] = await this.rows(
-      this.options.details ? DETAILS_SQL.replaceTokenHash : `UPDATE ${T} SET token = $2 WHERE token = $1 AND expires_at > $3 RETURNING ${COLUMNS}`,
+      this.options.details ? this.sql.replaceTokenHash : `UPDATE ${T} SET token = $2 WHERE token = $1 AND expires_at > $3 RETURNING ${COLUMNS}`,
       [tokenHash, newTokenHash, now],
     );
     return row ? toStored(row) : null;
@@ -198,7 +216,7 @@ export class TypeOrmSessionStore implements SessionStore {
 
   async listByUser(userId: string, now: Date): Promise<StoredSession[]> {
     const rows = await this.rows(
-      this.options.details ? DETAILS_SQL.listByUser : `SELECT ${COLUMNS} FROM ${T} WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC`,
+      this.options.details ? this.sql.listByUser : `SELECT ${COLUMNS} FROM ${T} WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id DESC`,
       [userId, now],
     );
     return rows.map(toStored);
@@ -234,11 +252,25 @@ export class TypeOrmSessionStore implements SessionStore {
   async ready(): Promise<void> {
     if (!this.options.details) return;
     const [{ present }] = (await this.run<{ present: boolean }>(DETAILS_SQL.tableExists, [DETAILS_SQL.tableName])).rows;
-    if (present) return;
+    if (present) {
+      if (this.deviceBound) await this.checkDeviceColumns();
+      return;
+    }
     const named = this.options.detailsOptions?.length ? this.options.detailsOptions : ALL_DETAIL_OPTIONS;
     throw new SessionOptionsError(
       named.join(', '),
       `keeps session details in the table ${DETAILS_SQL.tableName}, which the database lacks. Create it with its migration: npx nestjs-sessions migration:create --details, then run it with your TypeORM CLI (or list CreateSessionDetails1765000000000 in your DataSource's migrations, after the sessions migration).`,
+    );
+  }
+
+  // A details table from before deviceBound has no device columns; every read would fail on them.
+  private async checkDeviceColumns(): Promise<void> {
+    const { deviceColumns, deviceColumnNames, tableName } = DEVICE_DETAILS_SQL;
+    const [{ present }] = (await this.run<{ present: number }>(deviceColumns, [tableName, deviceColumnNames])).rows;
+    if (present === deviceColumnNames.length) return;
+    throw new SessionOptionsError(
+      'deviceBound',
+      `keeps each session's device key in the columns ${deviceColumnNames.join(' and ')} of ${tableName}, which the table lacks. Add them with their migration: npx nestjs-sessions migration:create --device-bound, then run it with your TypeORM CLI (or list AddSessionDeviceBinding1766000000000 in your DataSource's migrations, after the details migration).`,
     );
   }
 
