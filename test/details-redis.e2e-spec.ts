@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RedisSessionStore, type StoredSession } from '../src/index.js';
 import { AWKWARD_DATA, draftSession, fullDetails, HOUR, jsonBytes } from './support/details-fixtures.js';
+import { DEVICE_KEY, deviceBoundContract } from './support/details-contract.js';
 import { describeRedisDetailsThroughService } from './support/details-redis-service.js';
 
 // The store alone on the loopback Redis, then SessionService over it (support/details-redis-service.ts).
@@ -191,6 +192,31 @@ describe('RedisSessionStore details', () => {
       const at = later(1_000);
       expect((await store.markReauthenticated(other.tokenHash, at))?.details).toStrictEqual({ ...details, reauthenticatedAt: at, data: {} });
     });
+  });
+});
+
+describe('RedisSessionStore with deviceBound', () => {
+  describe('the deviceBound contract', () => deviceBoundContract(() => ({ store, newUser: async () => newUser(), withoutDetails: store })));
+
+  it('keeps the key and its last proof as the fields dk and dp, which a rotation carries over', async () => {
+    const session = await withDetails({ a: 1 });
+    expect(Object.keys(await client.hgetall(tokenKey(session.tokenHash)))).not.toContain('dk');
+    const [now, proof] = [new Date(), later(1_000)];
+    await store.bindDeviceKey(session.tokenHash, DEVICE_KEY, now, now);
+    expect(await otherStore.acceptDeviceProof(session.tokenHash, proof, now)).toStrictEqual({ ...session, details: { ...session.details!, deviceKey: DEVICE_KEY, deviceProofAt: proof } });
+    expect(await client.hmget(tokenKey(session.tokenHash), 'dk', 'dp')).toEqual([DEVICE_KEY, String(proof.getTime())]);
+    const rotated = randomBytes(32);
+    await store.replaceTokenHash(session.tokenHash, rotated, new Date());
+    expect(await client.hmget(tokenKey(rotated), 'dk', 'dp')).toEqual([DEVICE_KEY, String(proof.getTime())]);
+    await expect(store.bindDeviceKey(rotated, '', now, now)).rejects.toThrow(TypeError);
+  });
+
+  it('of 100 concurrent proofs over one challenge from two connections, one is accepted', async () => {
+    const session = await withDetails();
+    const [now, proof] = [new Date(), later(5_000)];
+    await store.bindDeviceKey(session.tokenHash, DEVICE_KEY, now, now);
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 ? otherStore : store).acceptDeviceProof(session.tokenHash, proof, now)));
+    expect(results.filter((r) => r !== null)).toHaveLength(1);
   });
 });
 

@@ -103,7 +103,7 @@ export class SessionResources implements OnApplicationShutdown {
 function typeOrmStore(options: ResolvedSessionOptions, data: SessionDataSource, users: EntityUsers | null, type: 'database' | 'memcached'): TypeOrmSessionStore {
   const dataSource = data.forStorage(type);
   const readFromReplicas = options.replication ?? ('replication' in dataSource.options && Boolean(dataSource.options.replication));
-  const detailsOptions = (['metadata', 'reauthentication', 'data'] as const).filter((name) => (name === 'data' ? options.dataMaxBytes !== null : Boolean(options[name])));
+  const detailsOptions = (['metadata', 'reauthentication', 'data', 'deviceBound'] as const).filter((name) => (name === 'data' ? options.dataMaxBytes !== null : Boolean(options[name])));
   return new TypeOrmSessionStore(dataSource, { readFromReplicas, users: users ?? undefined, details: options.details, detailsOptions });
 }
 

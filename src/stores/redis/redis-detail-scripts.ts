@@ -34,6 +34,28 @@ return redis.call('HGETALL', KEYS[1])
 `),
 
   /**
+   * KEYS: token. ARGV: now, key, proofAt. Sets `dk` and `dp` (and the details marker) when the
+   * session has no `dk` yet: a key is set once. All the fields, or nil when no session is alive
+   * at now or it has a key.
+   */
+  bindDeviceKey: new LuaScript(`${LIVE_LUA}
+if redis.call('HEXISTS', KEYS[1], 'dk') == 1 then return nil end
+redis.call('HSET', KEYS[1], 'dk', ARGV[2], 'dp', ARGV[3], 'x', '1')
+return redis.call('HGETALL', KEYS[1])
+`),
+
+  /**
+   * KEYS: token. ARGV: now, proofAt. Moves `dp` to proofAt when the session has a key and its
+   * `dp` is missing or earlier: a challenge is good once. All the fields, or nil.
+   */
+  acceptDeviceProof: new LuaScript(`${LIVE_LUA}
+local d = redis.call('HMGET', KEYS[1], 'dk', 'dp')
+if not d[1] or (d[2] and tonumber(d[2]) >= tonumber(ARGV[2])) then return nil end
+redis.call('HSET', KEYS[1], 'dp', ARGV[2])
+return redis.call('HGETALL', KEYS[1])
+`),
+
+  /**
    * KEYS: token. ARGV: now, maxBytes, then field, member, ... ('' as the member removes the
    * field). The merged data's JSON is '{' + its members joined by ',' + '}', so its size is
    * known before anything is written: over maxBytes, nothing is and the reply is 0. Otherwise

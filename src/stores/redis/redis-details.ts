@@ -7,6 +7,8 @@ import type { StoredSession, StoredSessionDetails } from '../session-store.inter
  *         with `details: undefined`, until markReauthenticated or mergeData gives it some)
  *   ua, dv, ip   userAgent, device, ip; a missing field is null
  *   ls, ra       lastSeenAt, reauthenticatedAt, epoch ms; a missing field is null
+ *   dk, dp       deviceKey (the JWK's JSON), deviceProofAt (epoch ms): with `deviceBound`, set
+ *                together by bindDeviceKey; a session without dk reads without either
  *   d:<key>      one field per data key, holding the member text `JSON(key):JSON(value)`
  *
  * Data is not one JSON field merged by cjson in Lua: Redis 7.0's cjson turns an empty array
@@ -113,9 +115,18 @@ export function sessionOf(hash: Record<string, string>, tokenHash: Buffer): Stor
       lastSeenAt: time(hash.ls),
       reauthenticatedAt: time(hash.ra),
       data: dataOf(hash),
+      ...(hash.dk !== undefined && { deviceKey: hash.dk, deviceProofAt: time(hash.dp) }),
     };
   }
   return session;
+}
+
+/** Newest first by creation, then by id (numerically, like PostgreSQL's bigint ORDER BY id DESC). */
+export function newestFirst(a: StoredSession, b: StoredSession): number {
+  const byCreation = b.createdAt.getTime() - a.createdAt.getTime();
+  if (byCreation !== 0) return byCreation;
+  const [x, y] = [BigInt(a.id), BigInt(b.id)];
+  return x === y ? 0 : x < y ? 1 : -1;
 }
 
 /** A copy of `details` that shares nothing with the caller's (data is copied through JSON, as it is stored). */

@@ -22,12 +22,28 @@ local function keepUntil(key, e)
 end
 `;
 
+/** The part of an ioredis Redis or Cluster client that runs scripts. */
+interface ScriptClient {
+  evalsha(sha: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  eval(source: string, numKeys: number, ...args: string[]): Promise<unknown>;
+}
+
 /** A Lua script run by EVALSHA, loaded with EVAL on a node that does not know it yet. */
 export class LuaScript {
   readonly sha: string;
 
   constructor(readonly source: string) {
     this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  // EVALSHA is one round trip once a node has the script; the first call on a node costs two.
+  async run(client: ScriptClient, key: string, args: string[]): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, 1, key, ...args);
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+      return client.eval(this.source, 1, key, ...args);
+    }
   }
 }
 

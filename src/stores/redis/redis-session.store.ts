@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { MergeDataResult, NewStoredSession, SessionStore, StoredSession } from '../session-store.interface.js';
 import { DEFAULT_KEY_PREFIX, isRedisKeyPrefix, REDIS_KEY_PREFIX_RULE } from '../store-defaults.js';
 import { DETAIL_SCRIPTS } from './redis-detail-scripts.js';
-import { copyDetails, dataOf, detailFields, epochMs, extraFields, pairs, patchFields, sessionOf } from './redis-details.js';
+import { copyDetails, dataOf, detailFields, epochMs, extraFields, newestFirst, pairs, patchFields, sessionOf } from './redis-details.js';
 import { type LuaScript, SCRIPTS } from './redis-scripts.js';
 
 /** Options of `RedisSessionStore`. */
@@ -69,18 +69,6 @@ function encodeUserId(userId: string): string {
   return userId.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT');
-}
-
-// Newest first by creation, then by id (numerically, like PostgreSQL's bigint ORDER BY id DESC).
-function newestFirst(a: StoredSession, b: StoredSession): number {
-  const byCreation = b.createdAt.getTime() - a.createdAt.getTime();
-  if (byCreation !== 0) return byCreation;
-  const [x, y] = [BigInt(a.id), BigInt(b.id)];
-  return x === y ? 0 : x < y ? 1 : -1;
-}
-
 /**
  * Sessions in Redis (standalone or Cluster), for deployments where PostgreSQL round-trips are
  * the bottleneck. Same semantics as the TypeORM store; a validation is one HGETALL on one key.
@@ -92,7 +80,8 @@ function newestFirst(a: StoredSession, b: StoredSession): number {
  * Round trips: findByTokenHash 1; create 3 (INCR, token key, index); extendExpiry 2 (index,
  * then token key); replaceTokenHash 3 (take old key, write new key, swap entry); deleteByTokenHash
  * 2; deleteById 3; deleteByUser 3 (the token keys in parallel); listByUser 2 (index, then the
- * token keys in parallel); touch, markReauthenticated, mergeData 1; deleteExpired 0.
+ * token keys in parallel); touch, markReauthenticated, mergeData, bindDeviceKey,
+ * acceptDeviceProof 1; deleteExpired 0.
  */
 export class RedisSessionStore implements SessionStore {
   private readonly keyPrefix: string;
@@ -160,9 +149,19 @@ export class RedisSessionStore implements SessionStore {
     return (await this.run(DETAIL_SCRIPTS.touch, key, [String(session.id), epochMs(seenAt, 'seenAt'), epochMs(ifSeenBefore, 'ifSeenBefore')])) === 1;
   }
 
-  async markReauthenticated(tokenHash: Buffer, now: Date): Promise<StoredSession | null> {
-    const fields = await this.run(DETAIL_SCRIPTS.markReauthenticated, this.tokenKey(tokenHash.toString('base64url')), [epochMs(now, 'now')]);
-    return Array.isArray(fields) ? sessionOf(pairs(fields), tokenHash) : null;
+  markReauthenticated(tokenHash: Buffer, now: Date): Promise<StoredSession | null> {
+    return this.rewrite(DETAIL_SCRIPTS.markReauthenticated, tokenHash, [epochMs(now, 'now')]);
+  }
+
+  /** One script, so of concurrent binds one sets the key and the rest find it set. */
+  async bindDeviceKey(tokenHash: Buffer, key: string, proofAt: Date, now: Date): Promise<StoredSession | null> {
+    if (typeof key !== 'string' || key === '') throw new TypeError('RedisSessionStore: the device key must be a non-empty string.');
+    return this.rewrite(DETAIL_SCRIPTS.bindDeviceKey, tokenHash, [epochMs(now, 'now'), key, epochMs(proofAt, 'proofAt')]);
+  }
+
+  /** One script, so of concurrent proofs over one challenge one is accepted. */
+  acceptDeviceProof(tokenHash: Buffer, proofAt: Date, now: Date): Promise<StoredSession | null> {
+    return this.rewrite(DETAIL_SCRIPTS.acceptDeviceProof, tokenHash, [epochMs(now, 'now'), epochMs(proofAt, 'proofAt')]);
   }
 
   /**
@@ -286,14 +285,14 @@ export class RedisSessionStore implements SessionStore {
     return Array.isArray(fields) ? pairs(fields) : null;
   }
 
-  // EVALSHA is one round trip once a node has the script; the first call on a node costs two.
-  private async run(script: LuaScript, key: string, args: string[]): Promise<unknown> {
-    try {
-      return await this.client.evalsha(script.sha, 1, key, ...args);
-    } catch (error) {
-      if (!isNoScript(error)) throw error;
-      return this.client.eval(script.source, 1, key, ...args);
-    }
+  private run(script: LuaScript, key: string, args: string[]): Promise<unknown> {
+    return script.run(this.client, key, args);
+  }
+
+  // A details script on the token key that answers all its fields, or nil without a live session.
+  private async rewrite(script: LuaScript, tokenHash: Buffer, args: string[]): Promise<StoredSession | null> {
+    const fields = await this.run(script, this.tokenKey(tokenHash.toString('base64url')), args);
+    return Array.isArray(fields) ? sessionOf(pairs(fields), tokenHash) : null;
   }
 
   private tokenKey(token: string): string {
