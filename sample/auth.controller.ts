@@ -152,6 +152,7 @@ export class AccountController {
       expiresAt: s.expires,
       // Only where the app keeps details (the demo's default; not every test app's).
       ...(s.metadata && { lastSeenAt: s.metadata.lastSeenAt, userAgent: s.metadata.userAgent, device: s.metadata.device, ip: s.metadata.ip }),
+      deviceBound: s.deviceBound === true,
       current: s.id === current.id,
     }));
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { parseDuration, type SessionModuleOptions } from 'nestjs-sessions';
 import { LOGIN_THROTTLE_DEFAULTS, type LoginThrottleOptions } from './login-throttle.js';
 
@@ -52,6 +53,9 @@ export const SESSION_OPTION_VARIABLES: Record<string, string> = {
   'data.maxBytes': 'SESSION_DATA_MAX_BYTES',
   csrf: 'SESSION_TRUSTED_ORIGINS',
   'csrf.trustedOrigins': 'SESSION_TRUSTED_ORIGINS',
+  deviceBound: 'SESSION_DEVICE_BOUND',
+  'deviceBound.secret': 'SESSION_DEVICE_BOUND_SECRET',
+  'deviceBound.cookieTtl': 'SESSION_DEVICE_BOUND_TTL',
 };
 
 /** The kid of the demo's one JWT key (SESSION_JWT_SECRET). */
@@ -134,6 +138,7 @@ export function readDemoConfig(env: NodeJS.ProcessEnv = process.env): DemoConfig
       cleanup: env.SESSION_CLEANUP_SCHEDULE === 'off' ? false : { schedule: env.SESSION_CLEANUP_SCHEDULE || undefined },
       ...security,
       ...detailsFrom(env),
+      deviceBound: deviceBoundFrom(env),
     },
   };
 }
@@ -188,6 +193,17 @@ function detailsFrom(env: NodeJS.ProcessEnv): DetailsOptions {
     reauthentication: true,
     data: { maxBytes: maxText === '' ? DEFAULT_DATA_MAX_BYTES : Number(maxText) },
   };
+}
+
+/**
+ * Device-bound sessions (DBSC), off unless SESSION_DEVICE_BOUND=true. Without
+ * SESSION_DEVICE_BOUND_SECRET a secret is made at startup: fine for one instance, but every
+ * instance needs the same one, and a restart would void the bound cookies it issued.
+ */
+function deviceBoundFrom(env: NodeJS.ProcessEnv): NonNullable<SessionModuleOptions['deviceBound']> {
+  if (!boolean(env, 'SESSION_DEVICE_BOUND', false)) return false;
+  const secret = env.SESSION_DEVICE_BOUND_SECRET || randomBytes(32).toString('base64');
+  return { secret, cookieTtl: duration(env, 'SESSION_DEVICE_BOUND_TTL') ?? '10m' };
 }
 
 function storageFrom(env: NodeJS.ProcessEnv): NonNullable<SessionModuleOptions['storage']> {

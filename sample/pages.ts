@@ -22,7 +22,8 @@ function page(title: string, body: string): string {
   .notice { color: #060; }
   .actions { display: flex; gap: .5rem; }
   td button { white-space: nowrap; }
-  .current { font-size: .85em; background: #e6f2e6; padding: 0 .3rem; border-radius: .2rem; white-space: nowrap; }
+  .current, .bound { font-size: .85em; background: #e6f2e6; padding: 0 .3rem; border-radius: .2rem; white-space: nowrap; }
+  .bound { background: #e6ecf7; }
 </style>
 </head>
 <body>
@@ -52,7 +53,9 @@ export function loginPage(error?: string, notice?: string): string {
 /** One session's row: its device as far as the session recorded it (each part escaped: the label comes from a User-Agent the client chose). */
 function sessionRow(s: Session, current: boolean): string {
   const { device, ip, lastSeenAt } = s.metadata ?? {};
-  const label = `${escape(device || 'Unknown device')}${current ? ' <span class="current">this device</span>' : ''}`;
+  // Device-bound: a copy of this session's cookie is refused away from the key the browser keeps.
+  const bound = s.deviceBound ? ' <span class="bound" title="Bound to a key kept by this device (DBSC)">device-bound</span>' : '';
+  const label = `${escape(device || 'Unknown device')}${current ? ' <span class="current">this device</span>' : ''}${bound}`;
   const action = current
     ? '<form method="post" action="/account/logout"><button type="submit">Log out this browser</button></form>'
     : `<form method="post" action="/account/sessions/${escape(s.id)}/revoke"><button type="submit">Revoke</button></form>`;
