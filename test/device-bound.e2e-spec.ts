@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { register as registry } from 'prom-client';
+import { io } from 'socket.io-client';
 import request from 'supertest';
 import { createDemoApp, type HttpAdapterName } from '../sample/app.js';
 import { readDemoConfig } from '../sample/config.js';
@@ -149,12 +152,19 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('device-bound sessions in
     const ok = await refresh(b, jar, sessionId, proof).expect(200);
     expect(setCookie(ok.headers, 'session-bound')?.attributes['max-age']).toBe('600');
     expect(ok.body.session_identifier).toBe(sessionId);
-    // The same proof again, on either instance: the challenge was good once.
+    // The same proof again, on either instance: the challenge was good once. Each refusal is
+    // an event (on the instance that refused) and a count.
+    const failed: unknown[] = [];
+    for (const app of apps) app.get(EventEmitter2).on('session.device-proof-failed', (event: unknown) => failed.push(event));
+    const counted = async () => (await registry.getSingleMetric('sessions_refused_total')!.get()).values.find((v) => v.labels.reason === 'device_proof')?.value ?? 0;
+    const before = await counted();
     for (const base of [a, b]) {
       const replay = await refresh(base, jar, sessionId, proof).expect(403);
       expect(setCookie(replay.headers, 'session-bound')).toBeUndefined();
       expect(parseChallenge(replay.headers['secure-session-challenge'])).not.toBeNull();
     }
+    expect(failed).toEqual([expect.objectContaining({ sessionId, reason: 'replayed' }), expect.objectContaining({ sessionId, reason: 'replayed' })]);
+    expect((await counted()) - before).toBe(2);
   });
 
   it('refuses a proof over a stale challenge, over another session\'s, or signed by another key', async () => {
@@ -205,6 +215,27 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('device-bound sessions in
     expect(setCookie(out.headers, 'session-bound')?.attributes['max-age']).toBe('0');
     await me(b, copy).expect(401);
     await refresh(b, copy, sessionId).expect(401);
+  });
+
+  it('asks a socket.io handshake of a bound session for the bound cookie too, and GraphQL over HTTP', async () => {
+    const { jar } = await bound(await DbscDevice.create());
+    const connect = (cookie: string) =>
+      new Promise<{ error?: Error; whoami?: unknown }>((resolve) => {
+        const socket = io(a, { transports: ['websocket'], reconnection: false, extraHeaders: { cookie } });
+        socket.once('connect', async () => {
+          resolve({ whoami: await socket.timeout(2_000).emitWithAck('whoami') });
+          socket.close();
+        });
+        socket.once('connect_error', (error) => {
+          resolve({ error });
+          socket.close();
+        });
+      });
+    expect((await connect(jar.copy('session').header())).error?.message).toBe('Unauthorized');
+    expect((await connect(jar.header())).whoami).toMatchObject({ email: expect.stringContaining('@example.test') });
+    const graphql = (cookie: string) => request(a).post('/graphql').set('Cookie', cookie).send({ query: '{ me { email } }' }).expect(200);
+    expect((await graphql(jar.copy('session').header())).body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect((await graphql(jar.header())).body.data.me.email).toContain('@example.test');
   });
 
   it('refuses a refresh that names another session, or none (not the browser\'s own DBSC fetch)', async () => {
