@@ -228,7 +228,7 @@ describe('TieredSessionStore with details, over PostgreSQL', () => {
     const required = ['create', 'findByTokenHash', 'extendExpiry', 'replaceTokenHash', 'deleteByTokenHash', 'deleteById', 'deleteByUser', 'listByUser', 'deleteExpired'] as const;
     const bare = Object.fromEntries(required.map((name) => [name, (inner[name] as (...a: unknown[]) => unknown).bind(inner)])) as unknown as SessionStore;
     const plain = new TieredSessionStore(bare, cache);
-    for (const name of ['touch', 'markReauthenticated', 'mergeData'] as const) {
+    for (const name of ['touch', 'markReauthenticated', 'mergeData', 'bindDeviceKey', 'acceptDeviceProof'] as const) {
       expect(typeof plain[name]).toBe('undefined');
       expect(typeof tiered[name]).toBe('function');
     }

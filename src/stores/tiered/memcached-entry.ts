@@ -21,14 +21,32 @@ export const MAX_RELATIVE_TTL_SECONDS = 60 * 60 * 24 * 30;
 //   [17+h+i+u] length of the details' JSON in bytes (j), unsigned 32-bit big-endian, then j bytes
 //              to the end: {ua, dv, ip, ls, ra, d}, the times as epoch ms, null where unset.
 // A session without details is still written as version 1, which every version reads.
+//
+// Version 4, a session with a device key (the option deviceBound): version 2's layout (with 4
+// in [0]), its JSON with dk (the key's JSON text) and dp (deviceProofAt, epoch ms or null) too.
+// Its own version so that an instance of a release before it misses the entry rather than
+// serving the session without its key; sessions without a key stay version 2. (3 is taken by
+// the signed envelope around an entry, memcached-signature.ts.)
 const FORMAT_V1 = 1;
 const FORMAT_V2 = 2;
+const FORMAT_V4 = 4;
 const MAX_MS = 2 ** 48 - 1;
 // memcached's default item size is 1 MiB, key and header included; a larger entry would be
 // refused by the server (and count as an outage), so it is not cached at all.
 export const MAX_ENTRY_BYTES = 1_000_000;
 
-type DetailsJson = { ua: string | null; dv: string | null; ip: string | null; ls: number | null; ra: number | null; d: Record<string, unknown> };
+type DetailsJson = {
+  ua: string | null;
+  dv: string | null;
+  ip: string | null;
+  ls: number | null;
+  ra: number | null;
+  d: Record<string, unknown>;
+  dk?: string;
+  dp?: number | null;
+};
+
+const isBound = (details: StoredSessionDetails): details is StoredSessionDetails & { deviceKey: string } => typeof details.deviceKey === 'string';
 
 function detailsJson(details: StoredSessionDetails): Buffer {
   const json: DetailsJson = {
@@ -39,13 +57,14 @@ function detailsJson(details: StoredSessionDetails): Buffer {
     ra: details.reauthenticatedAt ? details.reauthenticatedAt.getTime() : null,
     d: details.data ?? {},
   };
+  if (isBound(details)) Object.assign(json, { dk: details.deviceKey, dp: details.deviceProofAt ? details.deviceProofAt.getTime() : null });
   return Buffer.from(JSON.stringify(json), 'utf8');
 }
 
 const isText = (v: unknown): v is string | null => v === null || typeof v === 'string';
 const isTime = (v: unknown): v is number | null => v === null || (Number.isSafeInteger(v) && (v as number) >= 0);
 
-function parseDetails(text: string): StoredSessionDetails | null {
+function parseDetails(text: string, bound: boolean): StoredSessionDetails | null {
   let json: DetailsJson;
   try {
     json = JSON.parse(text) as DetailsJson;
@@ -54,7 +73,8 @@ function parseDetails(text: string): StoredSessionDetails | null {
   }
   if (json === null || typeof json !== 'object' || !isText(json.ua) || !isText(json.dv) || !isText(json.ip) || !isTime(json.ls) || !isTime(json.ra)) return null;
   if (json.d === null || typeof json.d !== 'object' || Array.isArray(json.d)) return null;
-  return {
+  if (bound && (typeof json.dk !== 'string' || json.dp === undefined || !isTime(json.dp))) return null;
+  const details: StoredSessionDetails = {
     userAgent: json.ua,
     device: json.dv,
     ip: json.ip,
@@ -62,6 +82,8 @@ function parseDetails(text: string): StoredSessionDetails | null {
     reauthenticatedAt: json.ra === null ? null : new Date(json.ra),
     data: json.d,
   };
+  if (bound) Object.assign(details, { deviceKey: json.dk, deviceProofAt: json.dp === null ? null : new Date(json.dp!) });
+  return details;
 }
 
 /** The compact binary form of a session, or null when it cannot be encoded (then it is not cached). */
@@ -88,7 +110,7 @@ export function encodeSession(session: StoredSession): Buffer | null {
   return out;
 }
 
-// Version 2: the fixed head of version 1, then the length-prefixed user id and details.
+// Version 2 (4 with a device key): the fixed head of version 1, then the length-prefixed user id and details.
 function encodeWithDetails(session: StoredSession, id: Buffer, userId: Buffer, details: StoredSessionDetails): Buffer | null {
   const hash = session.tokenHash;
   let json: Buffer;
@@ -100,7 +122,7 @@ function encodeWithDetails(session: StoredSession, id: Buffer, userId: Buffer, d
   const size = 21 + hash.length + id.length + userId.length + json.length;
   if (userId.length > 0xffff || size > MAX_ENTRY_BYTES) return null;
   const out = Buffer.allocUnsafe(size);
-  let at = out.writeUInt8(FORMAT_V2, 0);
+  let at = out.writeUInt8(isBound(details) ? FORMAT_V4 : FORMAT_V2, 0);
   at = out.writeUIntBE(session.expiresAt.getTime(), at, 6);
   at = out.writeUIntBE(session.createdAt.getTime(), at, 6);
   at = out.writeUInt8(hash.length, at);
@@ -117,7 +139,7 @@ function encodeWithDetails(session: StoredSession, id: Buffer, userId: Buffer, d
 /** The session of `encodeSession`'s bytes, or null for anything else (another format, truncated). */
 export function decodeSession(value: Buffer): StoredSession | null {
   const version = value.length < 15 ? 0 : value.readUInt8(0);
-  if (version !== FORMAT_V1 && version !== FORMAT_V2) return null;
+  if (version !== FORMAT_V1 && version !== FORMAT_V2 && version !== FORMAT_V4) return null;
   const hashLength = value.readUInt8(13);
   if (value.length < 15 + hashLength) return null;
   const idLength = value.readUInt8(14 + hashLength);
@@ -140,7 +162,7 @@ export function decodeSession(value: Buffer): StoredSession | null {
   const jsonStart = userStart + userLength + 4;
   // The lengths must account for every byte: a truncated or padded entry is not trusted.
   if (value.length < jsonStart || value.length !== jsonStart + value.readUInt32BE(jsonStart - 4)) return null;
-  const details = parseDetails(value.toString('utf8', jsonStart));
+  const details = parseDetails(value.toString('utf8', jsonStart), version === FORMAT_V4);
   if (!details) return null;
   session.userId = value.toString('utf8', userStart, userStart + userLength);
   session.details = details;

@@ -34,13 +34,15 @@ export interface TieredSessionStoreOptions {
  *   the cache cannot, it rejects, keeps retrying in the background, and stops using the cache
  *   for those hashes meanwhile;
  * - a slid expiry rewrites the cached entry; a refused one drops it (it may be stale);
- * - a change of a session's data or reauthentication time evicts it the way a revocation does
- *   (and so it is read from the database until the cache's revocation marker expires);
+ * - a change of a session's data, reauthentication time, device key or last device proof
+ *   evicts it the way a revocation does (and so it is read from the database until the
+ *   cache's revocation marker expires);
  * - fills happen only from a database answer younger than `fillWindowMs`, and the cache
  *   itself refuses a fill of a hash revoked while it was under way.
  *
  * Listing, purging and creating pass through (a new session may prime the cache). The details
- * methods (touch, markReauthenticated, mergeData) exist only where the inner store has them.
+ * methods (touch, markReauthenticated, mergeData, bindDeviceKey, acceptDeviceProof) exist only
+ * where the inner store has them.
  */
 export class TieredSessionStore implements SessionStore {
   private readonly logger = new Logger('TieredSessionStore');
@@ -71,7 +73,7 @@ export class TieredSessionStore implements SessionStore {
     this.clock = clock;
     // Hidden by an own undefined where the inner store lacks them, so a check of the methods
     // (the module's, at startup) sees what the store of record can do.
-    for (const method of ['touch', 'markReauthenticated', 'mergeData'] as const) {
+    for (const method of ['touch', 'markReauthenticated', 'mergeData', 'bindDeviceKey', 'acceptDeviceProof'] as const) {
       if (typeof inner[method] !== 'function') Object.defineProperty(this, method, { value: undefined });
     }
   }
@@ -139,6 +141,20 @@ export class TieredSessionStore implements SessionStore {
     const merged = await this.inner.mergeData!(tokenHash, patch, maxBytes, now);
     if (merged && 'data' in merged) await this.evict([tokenHash]);
     return merged;
+  }
+
+  // As markReauthenticated: a cached copy without the key (or with the proof time before this
+  // one) must not be served once the store has moved on.
+  async bindDeviceKey?(tokenHash: Buffer, key: string, proofAt: Date, now: Date): Promise<StoredSession | null> {
+    const bound = await this.inner.bindDeviceKey!(tokenHash, key, proofAt, now);
+    if (bound) await this.evict([tokenHash]);
+    return bound;
+  }
+
+  async acceptDeviceProof?(tokenHash: Buffer, proofAt: Date, now: Date): Promise<StoredSession | null> {
+    const accepted = await this.inner.acceptDeviceProof!(tokenHash, proofAt, now);
+    if (accepted) await this.evict([tokenHash]);
+    return accepted;
   }
 
   async replaceTokenHash(tokenHash: Buffer, newTokenHash: Buffer, now: Date): Promise<StoredSession | null> {
