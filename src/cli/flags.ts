@@ -14,6 +14,7 @@ export const MIGRATION_FLAGS = {
   'user-id-type': { type: 'string' },
   'if-users-table-missing': { type: 'string' },
   details: { type: 'boolean' },
+  'device-bound': { type: 'boolean' },
   dir: { type: 'string' },
   name: { type: 'string' },
   ts: { type: 'boolean' },
@@ -60,10 +61,13 @@ export function migrationOptions(values: Values, positionals: string[], seeHelp:
   const usersTable = text(values, 'users-table');
   const missing = text(values, 'if-users-table-missing');
   const details = values.details === true;
+  const deviceBound = values['device-bound'] === true;
+  if (details && deviceBound) throw new SessionsCliError('migration:create: give --details or --device-bound, not both: a new session_details table has the device columns already.');
+  const other = details ? '--details' : deviceBound ? '--device-bound' : undefined;
   for (const key of ['users-table', 'users-column', 'user-id-type', 'if-users-table-missing']) {
     // The details table refers to sessions(id), never to the users table: those flags shape only the sessions migration.
-    if (details && values[key] !== undefined) {
-      throw new SessionsCliError(`migration:create: --${key} applies to the sessions migration; --details writes the session_details one, which takes none of its options (run migration:create without --details for that).`);
+    if (other && values[key] !== undefined) {
+      throw new SessionsCliError(`migration:create: --${key} applies to the sessions migration; ${other} writes the session_details one, which takes none of its options (run migration:create without ${other} for that).`);
     }
   }
   for (const key of ['users-column', 'if-users-table-missing']) {
@@ -75,7 +79,7 @@ export function migrationOptions(values: Values, positionals: string[], seeHelp:
     if (values[key] === '') throw new SessionsCliError(`migration:create: --${key} is empty; leave it out for its default.`);
   }
   return {
-    table: details ? 'details' : 'sessions',
+    table: details ? 'details' : deviceBound ? 'deviceBound' : 'sessions',
     migration: {
       usersTable,
       usersColumn: text(values, 'users-column'),
@@ -83,7 +87,7 @@ export function migrationOptions(values: Values, positionals: string[], seeHelp:
       ifUsersTableMissing: missing as MigrationFileOptions['migration']['ifUsersTableMissing'],
     },
     dir: text(values, 'dir') ?? 'src/migrations',
-    name: text(values, 'name') ?? (details ? 'CreateSessionDetails' : 'CreateSessionsTable'),
+    name: text(values, 'name') ?? (details ? 'CreateSessionDetails' : deviceBound ? 'AddSessionDeviceBinding' : 'CreateSessionsTable'),
     language: values.js ? 'js' : 'ts',
   };
 }

@@ -8,7 +8,8 @@ export function mainHelp(program: string): string {
   return `usage: ${program} <command> [options]
 
   migration:create   write the migration that creates the sessions table (with --details, the
-                     session_details table), for your TypeORM CLI
+                     session_details table; with --device-bound, the columns deviceBound adds
+                     to an older one), for your TypeORM CLI
 ${OPERATOR_COMMANDS}
 
 ${program} <command> --help says more about each.`;
@@ -39,6 +40,10 @@ create the one making your users table first. It never overwrites a file, and re
                             metadata, reauthentication and data (it references sessions, so
                             make it after the sessions migration); takes none of the options
                             above, and --name defaults to CreateSessionDetails
+  --device-bound            the migration that adds the columns of the option deviceBound to a
+                            session_details table made before them (a table made by --details
+                            now has them); make it after the details migration. Takes none of
+                            the options above; --name defaults to AddSessionDeviceBinding
   --dir <dir>               where to write it (default src/migrations; created if missing)
   --name <Name>             the class name before the timestamp (default CreateSessionsTable)
   --ts                      a TypeScript file (the default)

@@ -6,8 +6,11 @@ import { errorText, SessionsCliError } from './errors.js';
 
 /** What `migration:create` writes, from its flags. */
 export interface MigrationFileOptions {
-  /** The migration of `sessions`, or of `session_details` (`--details`; `migration` is then empty). Default sessions. */
-  table?: 'sessions' | 'details';
+  /**
+   * The migration of `sessions`, of `session_details` (`--details`), or of the device columns
+   * of `session_details` (`--device-bound`); `migration` is empty for the last two. Default sessions.
+   */
+  table?: MigrationTable;
   migration: SessionsMigrationOptions;
   /** The folder, relative to `cwd`. */
   dir: string;
@@ -15,6 +18,14 @@ export interface MigrationFileOptions {
   name: string;
   language: 'ts' | 'js';
 }
+
+export type MigrationTable = 'sessions' | 'details' | 'deviceBound';
+
+const FACTORIES: Record<MigrationTable, string> = {
+  sessions: 'createSessionsMigration',
+  details: 'createSessionDetailsMigration',
+  deviceBound: 'createSessionDeviceBoundMigration',
+};
 
 export interface CreatedMigration {
   /** As given (`dir` joined with the file name), for the message. */
@@ -52,7 +63,14 @@ async function isEsmPackage(dir: string): Promise<boolean> {
   }
 }
 
-function headerOf(table: 'sessions' | 'details', createdAt: Date): string {
+function headerOf(table: MigrationTable, createdAt: Date): string {
+  if (table === 'deviceBound') {
+    return `// The device columns of ${SESSION_DETAILS_TABLE} (the option deviceBound), for a table made before them,
+// written by \`nestjs-sessions migration:create --device-bound\` on ${createdAt.toISOString()}.
+// Its SQL is the library's (createSessionDeviceBoundMigration); it alters ${SESSION_DETAILS_TABLE}, so
+// TypeORM must run it after the details migration, which has to carry an earlier timestamp.
+`;
+  }
   if (table === 'details') {
     return `// The ${SESSION_DETAILS_TABLE} table of nestjs-sessions (the options metadata, reauthentication and data),
 // written by \`nestjs-sessions migration:create --details\` on ${createdAt.toISOString()}.
@@ -71,11 +89,11 @@ export function migrationSource(
   options: SessionsMigrationOptions,
   format: CreatedMigration['format'],
   createdAt: Date,
-  table: 'sessions' | 'details' = 'sessions',
+  table: MigrationTable = 'sessions',
 ): string {
   const header = headerOf(table, createdAt);
-  const factory = table === 'details' ? 'createSessionDetailsMigration' : 'createSessionsMigration';
-  const base = `${factory}(${table === 'details' ? '' : optionsLiteral(options)})`;
+  const factory = FACTORIES[table];
+  const base = `${factory}(${table === 'sessions' ? optionsLiteral(options) : ''})`;
   if (format === 'commonjs') {
     return `${header}const { ${factory} } = require('nestjs-sessions');
 
@@ -105,7 +123,7 @@ export async function createMigrationFile(options: MigrationFileOptions, cwd: st
   const existing = (await readdir(folder).catch(() => [] as string[])).find((file) => new RegExp(`^\\d{13}-${name}\\.[cm]?[jt]s$`).test(file));
   if (existing) {
     throw new SessionsCliError(
-      `${join(dir, existing)} already exists: the ${table === 'details' ? SESSION_DETAILS_TABLE : 'sessions'} table has a migration there. Run it with your TypeORM CLI; to make a new one, delete that file first (if it never ran), or give another --name.`,
+      `${join(dir, existing)} already exists: ${table === 'deviceBound' ? `the device columns of ${SESSION_DETAILS_TABLE} have` : `the ${table === 'details' ? SESSION_DETAILS_TABLE : 'sessions'} table has`} a migration there. Run it with your TypeORM CLI; to make a new one, delete that file first (if it never ran), or give another --name.`,
     );
   }
 
