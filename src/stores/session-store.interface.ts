@@ -13,10 +13,11 @@ export interface StoredSessionDetails {
   data: Record<string, unknown>;
   /**
    * With `deviceBound`: the public key (a JWK, as JSON text) the browser registered for this
-   * session over DBSC, or null. Once set it is never cleared or replaced.
+   * session over DBSC. Once set it is never cleared or replaced. The stores leave it (and
+   * `deviceProofAt`) out until a key is bound, so a session without one reads as before.
    */
   deviceKey?: string | null;
-  /** With `deviceBound`: the issue time of the challenge of the last accepted proof, or null. */
+  /** With `deviceBound`: the issue time of the challenge of the last accepted proof (at binding, the first). */
   deviceProofAt?: Date | null;
 }
 
