@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { createSessionDetailsMigration, createSessionsMigration } from 'nestjs-sessions';
+import { createSessionDetailsMigration, createSessionDeviceBoundMigration, createSessionsMigration } from 'nestjs-sessions';
 
 export class CreateUsers1763855000000 implements MigrationInterface {
   async up(queryRunner: QueryRunner): Promise<void> {
@@ -27,5 +27,11 @@ export class CreateSessionsTable1763856000000 extends createSessionsMigration({ 
  */
 export class CreateSessionDetails1763857000000 extends createSessionDetailsMigration() {}
 
+/**
+ * The device-bound columns (SESSION_DEVICE_BOUND) for a session_details table made before
+ * them; on a new database the table already has them and this changes nothing.
+ */
+export class AddSessionDeviceBinding1763858000000 extends createSessionDeviceBoundMigration() {}
+
 /** The demo's migrations in order; `migrations/` re-exports them for the TypeORM CLI. */
-export const demoMigrations = [CreateUsers1763855000000, CreateSessionsTable1763856000000, CreateSessionDetails1763857000000];
+export const demoMigrations = [CreateUsers1763855000000, CreateSessionsTable1763856000000, CreateSessionDetails1763857000000, AddSessionDeviceBinding1763858000000];

@@ -51,6 +51,10 @@ export type { SessionAgentBindingOptions, SessionLimitOptions, SessionRotationPo
 export type { SessionRefreshTokenOptions } from './tokens/tokens.options.js';
 /** `jwt`, with `tokenType: 'jwt'`. */
 export type { SessionJwtKey, SessionJwtOptions } from './tokens/jwt.options.js';
+/** `deviceBound`: Device Bound Session Credentials (DBSC). */
+export type { DeviceBoundOptions } from './device-bound/device-bound.options.js';
+/** The DBSC side of `SessionService` (`sessions.devices`, null unless `deviceBound` is on), and what its steps come to. */
+export type { DeviceStep, SessionDevices } from './device-bound/session-devices.js';
 /** A duration as the options take it (`'15m'`, or milliseconds), and its parser. */
 export { type Duration, parseDuration } from './options/duration.js';
 
@@ -67,8 +71,10 @@ export {
 /** Event names and payloads, emitted through @nestjs/event-emitter when the app has it. */
 export {
   SessionEvents,
+  type DeviceProofFailure,
   type SessionAgentMismatchEvent,
   type SessionCreatedEvent,
+  type SessionDeviceProofFailedEvent,
   type SessionDestroyedEvent,
   type SessionRevokedEvent,
   type SessionRefreshedEvent,
@@ -98,6 +104,8 @@ export {
 export { SessionDetailsEntity, SESSION_DETAILS_TABLE } from './stores/typeorm/session-details.entity.js';
 /** The migration that creates `session_details` (after the sessions migration), and the factory `migration:create --details` extends. */
 export { CreateSessionDetails1765000000000, createSessionDetailsMigration, SESSION_DETAILS_MIGRATION_TIMESTAMP } from './stores/typeorm/session-details.migration.js';
+/** The migration that adds the `deviceBound` columns to a `session_details` made before them, and the factory `migration:create --device-bound` extends. */
+export { AddSessionDeviceBinding1766000000000, createSessionDeviceBoundMigration, SESSION_DEVICE_BOUND_MIGRATION_TIMESTAMP } from './stores/typeorm/session-details.migration.js';
 
 // ---- Extension points: stores, shared caches, buses -------------------------------------------
 /** The interface a store implements (`storage: myStore`), its injection token, and its rows. */

@@ -194,7 +194,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo app on %s', (adapte
       const res = await http().get('/sessions').set('Authorization', `Bearer ${second.token}`).expect(200);
       expect(res.body).toHaveLength(2);
       expect(res.body.map((s: { current: boolean }) => s.current)).toEqual([true, false]);
-      expect(res.body[0]).toEqual({ id: expect.any(String), createdAt: expect.any(String), expiresAt: expect.any(String), current: true });
+      expect(res.body[0]).toEqual({ id: expect.any(String), createdAt: expect.any(String), expiresAt: expect.any(String), deviceBound: false, current: true });
       expect(first.token).not.toBe(second.token);
     });
 

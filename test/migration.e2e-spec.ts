@@ -236,9 +236,12 @@ describe('npm run migration:run / migration:revert', () => {
     const up = await npm('migration:run');
     expect(up.stdout).toContain('Migration CreateSessionsTable1763856000000 has been executed successfully.');
     expect(up.stdout).toContain('Migration CreateSessionDetails1763857000000 has been executed successfully.');
+    expect(up.stdout).toContain('Migration AddSessionDeviceBinding1763858000000 has been executed successfully.');
     expect(await hasTable()).toBe(true);
 
-    // The details table came last, so it goes first; then the sessions table.
+    // Last in, first out: the device columns, the details table, then the sessions table.
+    const device = await npm('migration:revert');
+    expect(device.stdout).toContain('Migration AddSessionDeviceBinding1763858000000 has been reverted successfully.');
     const details = await npm('migration:revert');
     expect(details.stdout).toContain('Migration CreateSessionDetails1763857000000 has been reverted successfully.');
     expect(await hasTable()).toBe(true);
