@@ -140,6 +140,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo session details on 
         userAgent: CHROME_MAC,
         device: 'Chrome on macOS',
         ip: '127.0.0.1',
+        deviceBound: false,
         current: true,
       });
       expect(newest).toMatchObject({ userAgent: FIREFOX_LINUX, device: 'Firefox on Linux', ip: '127.0.0.1', current: false });
