@@ -1,6 +1,5 @@
-import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { DataSource } from 'typeorm';
 import {
-  CreateSessionDetails1765000000000,
   EntityUsers,
   hashToken,
   SESSION_DETAILS_TABLE,
@@ -8,44 +7,27 @@ import {
   SessionOptionsError,
   TypeOrmSessionStore,
 } from '../src/index.js';
-import { CreateSessionsTable1763856000000, CreateTestUsers1700000000000, type SessionTestApp } from './support/app.js';
+import type { SessionTestApp } from './support/app.js';
 import { TestClock } from './support/clock.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { createDetailsTestApp } from './support/details-app.js';
 import { at, CHROME_MAC, details, detailsContract, HOUR, login, newTokenHash, NOW } from './support/details-contract.js';
 import { touchRace } from './support/details-race.js';
 import { InMemorySessionStore } from './support/in-memory-session.store.js';
+import { detailsDataSource, freshDatabases, MIGRATIONS, UserRow } from './support/details-postgres-fixture.js';
 import { QueryRecorder } from './support/query-recorder.js';
 
-@Entity('users')
-class UserRow {
-  @PrimaryGeneratedColumn('uuid') id: string;
-  @Column({ type: 'text' }) email: string;
-}
-
-const MIGRATIONS = [CreateTestUsers1700000000000, CreateSessionsTable1763856000000, CreateSessionDetails1765000000000];
-const dbs: TestDatabase[] = [];
-const freshDb = async (prefix: string) => {
-  const db = await createTestDatabase(prefix);
-  dbs.push(db);
-  return db;
-};
-afterAll(async () => {
-  await Promise.all(dbs.map((db) => db.drop()));
-});
+const freshDb = freshDatabases();
 
 describe('TypeOrmSessionStore with details, driven directly', () => {
   const recorder = new QueryRecorder();
   let ds: DataSource;
   let store: TypeOrmSessionStore;
   let plain: TypeOrmSessionStore;
-  const newUser = async () => (await ds.query(`INSERT INTO users (email) VALUES (gen_random_uuid() || '@example.test') RETURNING id`))[0].id as string;
-  const detailRows = async (ids: string[]) => (await ds.query('SELECT count(*)::int AS n FROM session_details WHERE session_id = ANY($1::bigint[])', [ids]))[0].n as number;
+  let newUser: () => Promise<string>;
+  let detailRows: (ids: string[]) => Promise<number>;
 
   beforeAll(async () => {
-    const db = await freshDb('nss_details_store');
-    ds = await new DataSource({ type: 'postgres', url: db.url, entities: [UserRow], migrations: MIGRATIONS, logger: recorder, extra: { max: 20 } }).initialize();
-    await ds.runMigrations();
+    ({ ds, newUser, detailRows } = await detailsDataSource(await freshDb('nss_details_store'), recorder));
     store = new TypeOrmSessionStore(ds, { details: true });
     plain = new TypeOrmSessionStore(ds);
   });

@@ -1,31 +1,15 @@
-import { Column, DataSource, Entity, type MigrationInterface, PrimaryGeneratedColumn, type QueryRunner } from 'typeorm';
-import { CreateSessionDetails1765000000000, EntityUsers, SessionOptionsError, TypeOrmSessionStore } from '../src/index.js';
+import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { EntityUsers, SessionOptionsError, TypeOrmSessionStore } from '../src/index.js';
 import { createSessionDeviceBoundMigration } from '../src/stores/typeorm/session-details.migration.js';
-import { CreateSessionsTable1763856000000, CreateTestUsers1700000000000 } from './support/app.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
 import { at, details, DEVICE_KEY, deviceBoundContract, HOUR, login, newTokenHash, NOW } from './support/details-contract.js';
 import { InMemorySessionStore } from './support/in-memory-session.store.js';
+import { detailsDataSource, freshDatabases, MIGRATIONS, UserRow } from './support/details-postgres-fixture.js';
 import { QueryRecorder } from './support/query-recorder.js';
 
 // The store side of deviceBound on PostgreSQL (and the in-memory test store): the shared
 // contract, the statements, and the migration that adds the device columns to an older table.
 
-@Entity('users')
-class UserRow {
-  @PrimaryGeneratedColumn('uuid') id: string;
-  @Column({ type: 'text' }) email: string;
-}
-
-const MIGRATIONS = [CreateTestUsers1700000000000, CreateSessionsTable1763856000000, CreateSessionDetails1765000000000];
-const dbs: TestDatabase[] = [];
-const freshDb = async (prefix: string) => {
-  const db = await createTestDatabase(prefix);
-  dbs.push(db);
-  return db;
-};
-afterAll(async () => {
-  await Promise.all(dbs.map((db) => db.drop()));
-});
+const freshDb = freshDatabases();
 
 describe('TypeOrmSessionStore with deviceBound, driven directly', () => {
   const recorder = new QueryRecorder();
@@ -33,13 +17,11 @@ describe('TypeOrmSessionStore with deviceBound, driven directly', () => {
   let store: TypeOrmSessionStore;
   let plain: TypeOrmSessionStore;
   let bound: TypeOrmSessionStore;
-  const newUser = async () => (await ds.query(`INSERT INTO users (email) VALUES (gen_random_uuid() || '@example.test') RETURNING id`))[0].id as string;
-  const detailRows = async (ids: string[]) => (await ds.query('SELECT count(*)::int AS n FROM session_details WHERE session_id = ANY($1::bigint[])', [ids]))[0].n as number;
+  let newUser: () => Promise<string>;
+  let detailRows: (ids: string[]) => Promise<number>;
 
   beforeAll(async () => {
-    const db = await freshDb('nss_device_store');
-    ds = await new DataSource({ type: 'postgres', url: db.url, entities: [UserRow], migrations: MIGRATIONS, logger: recorder, extra: { max: 20 } }).initialize();
-    await ds.runMigrations();
+    ({ ds, newUser, detailRows } = await detailsDataSource(await freshDb('nss_device_store'), recorder));
     store = new TypeOrmSessionStore(ds, { details: true });
     plain = new TypeOrmSessionStore(ds);
     bound = new TypeOrmSessionStore(ds, { details: true, detailsOptions: ['metadata', 'deviceBound'] });

@@ -8,7 +8,7 @@ import { createDemoApp, type HttpAdapterName } from '../sample/app.js';
 import { readDemoConfig } from '../sample/config.js';
 import { TestClock } from './support/clock.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-import { DbscDevice, parseChallenge, parseRegistration } from './support/dbsc-client.js';
+import { DbscDevice, Jar, parseChallenge, parseRegistration } from './support/dbsc-client.js';
 import { listen, setCookie } from './support/http.js';
 
 // Device Bound Session Credentials against the demo, over HTTP, with a client that speaks the
@@ -19,25 +19,6 @@ const PASSWORD = 'correct horse battery';
 const MINUTE = 60_000;
 const SECRET = randomBytes(32).toString('base64');
 const FORBIDDEN = { statusCode: 403, message: 'Forbidden' };
-
-/** What a browser keeps for the demo's origin: its cookies, by name. */
-class Jar {
-  readonly cookies = new Map<string, string>();
-  take(headers: Record<string, unknown>): void {
-    for (const name of ['session', 'session-bound']) {
-      const cookie = setCookie(headers, name);
-      if (cookie) cookie.attributes['max-age'] === '0' ? this.cookies.delete(name) : this.cookies.set(name, cookie.value);
-    }
-  }
-  header(): string {
-    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
-  }
-  copy(...names: string[]): Jar {
-    const jar = new Jar();
-    for (const name of names) if (this.cookies.has(name)) jar.cookies.set(name, this.cookies.get(name)!);
-    return jar;
-  }
-}
 
 describe.each<HttpAdapterName>(['express', 'fastify'])('device-bound sessions in the demo on %s', (adapter) => {
   const clock = new TestClock(Date.now());

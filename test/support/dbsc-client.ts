@@ -1,4 +1,5 @@
 import { webcrypto } from 'node:crypto';
+import { setCookie } from './http.js';
 
 // A browser's side of Device Bound Session Credentials, as Chrome speaks it: a P-256 key made
 // with WebCrypto, and `dbsc+jwt` proofs (ES256 JWS, compact) over the server's challenges.
@@ -37,5 +38,24 @@ export class DbscDevice {
     // WebCrypto's ECDSA signature is r || s, 64 bytes: what JWS wants for ES256.
     const signature = await webcrypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, this.keys.privateKey, Buffer.from(input));
     return `${input}.${b64(signature)}`;
+  }
+}
+
+/** What a browser keeps for the demo's origin: its cookies, by name. */
+export class Jar {
+  readonly cookies = new Map<string, string>();
+  take(headers: Record<string, unknown>): void {
+    for (const name of ['session', 'session-bound']) {
+      const cookie = setCookie(headers, name);
+      if (cookie) cookie.attributes['max-age'] === '0' ? this.cookies.delete(name) : this.cookies.set(name, cookie.value);
+    }
+  }
+  header(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+  copy(...names: string[]): Jar {
+    const jar = new Jar();
+    for (const name of names) if (this.cookies.has(name)) jar.cookies.set(name, this.cookies.get(name)!);
+    return jar;
   }
 }
