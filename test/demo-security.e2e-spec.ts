@@ -27,9 +27,9 @@ const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefo
 const COOKIE = '__Host-session';
 // A refresh retried within twice storeTimeout (5 s by default) is taken for a client retrying
 // after a 503 and gets a working pair; only a replay a second after that is a theft (the
-// refreshed token is issued at the next whole second, so that any instance finds it again).
+// refreshed token is issued at the nearest whole second, so that any instance finds it again).
 const REFRESH_GRACE = 2 * 5_000 + 1_000;
-const nextSecond = (ms: number) => Math.ceil(ms / 1_000) * 1_000;
+const nearestSecond = (ms: number) => Math.round(ms / 1_000) * 1_000;
 
 /** The error readDemoConfig throws for `env`, or a failure when it throws none. */
 function configError(env: NodeJS.ProcessEnv): DemoConfigError {
@@ -210,7 +210,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
       const next = res.body as { token: string; refreshToken: string; expiresAt: string; refreshExpiresAt: string };
       expect(next.token).not.toBe(first.token);
       expect(next.refreshToken).not.toBe(first.refreshToken);
-      expect(new Date(next.expiresAt).getTime()).toBe(nextSecond(clock.now()) + 15 * MINUTE);
+      expect(new Date(next.expiresAt).getTime()).toBe(nearestSecond(clock.now()) + 15 * MINUTE);
       expect(new Date(next.refreshExpiresAt).getTime()).toBe(clock.now() + 30 * DAY);
       const cookie = setCookie(res.headers, COOKIE)!;
       expect(cookie).toMatchObject({ value: next.token, attributes: { 'max-age': '900', httponly: true } });

@@ -358,7 +358,7 @@ describe.each([
     expect((await me(f, second.token)).status).toBe(200);
 
     // Past the grace in which a retry gets a working pair (twice storeTimeout, 10 s by default,
-    // and up to a second more: the refreshed token is issued at the next whole second).
+    // and up to a second more: the refreshed token is issued at the nearest whole second).
     clock.advance(11_001);
     const replay = await request(f.url).post('/refresh').send({ refreshToken: first.refreshToken });
     expect(replay.status).toBe(401);

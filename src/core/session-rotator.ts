@@ -18,11 +18,12 @@ import type { StoreCalls } from './store-calls.js';
 // How long a token rotated on schedule still leads to its successor on this instance: long
 // enough for the requests a browser sent before it saw the new cookie.
 const ROTATION_GRACE_MS = 30_000;
-// A refresh's successor token is issued at the next whole second, so that every attempt of it
-// in that second, on any instance, mints the same bytes (see SessionTokens.successors), and the
-// token still lives at least its whole lifetime.
+// A refresh's successor token is issued at the nearest whole second, so that every attempt of
+// it in that second, on any instance, mints the same bytes (see SessionTokens.successors); its
+// lifetime then differs from the exact one by half a second at most, and a cookie's Max-Age,
+// rounded to seconds, is the same as for any token.
 const SECOND = 1_000;
-const nextSecond = (ms: number) => Math.ceil(ms / SECOND) * SECOND;
+const nearestSecond = (ms: number) => Math.round(ms / SECOND) * SECOND;
 
 
 /** What rotation needs of the options. */
@@ -129,7 +130,7 @@ export class SessionRotator {
   // answer still counts for a retry.
   private async swap(claim: RefreshClaim, refreshToken: string, now: number, client: SessionClientInfo | undefined): Promise<IssuedSession | null> {
     const userAgent = client?.userAgent;
-    const [next] = this.tokens.successors(refreshToken, nextSecond(now), userAgent);
+    const [next] = this.tokens.successors(refreshToken, nearestSecond(now), userAgent);
     const stored = await this.revoker.ending('replaceTokenHash', [claim.tokenHash], () => this.store.replaceTokenHash(claim.tokenHash, hashToken(next), new Date(now)), () => [], false);
     if (!stored || stored.id !== claim.sessionId) {
       const made = await this.earlierSwap(claim, refreshToken, now, userAgent);
@@ -155,7 +156,7 @@ export class SessionRotator {
   private async earlierSwap(claim: RefreshClaim, refreshToken: string, now: number, userAgent: string | null | undefined): Promise<{ stored: StoredSession; token: string } | null> {
     const stored = (await this.store.listByUser(claim.userId, new Date(now))).find((s) => s.id === claim.sessionId);
     if (!stored || now >= sessionEnd(this.rules, { expiresAt: stored.expiresAt.getTime(), createdAt: stored.createdAt.getTime() })) return null;
-    for (let at = nextSecond(now) + SECOND; at >= now - this.options.refreshGrace; at -= SECOND) {
+    for (let at = nearestSecond(now) + SECOND; at >= now - this.options.refreshGrace - SECOND / 2; at -= SECOND) {
       const token = this.tokens.successors(refreshToken, at, userAgent).find((t) => hashToken(t).equals(stored.tokenHash));
       if (token) return { stored, token };
     }

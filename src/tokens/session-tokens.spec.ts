@@ -61,7 +61,7 @@ describe('SessionTokens with bindToUserAgent', () => {
 describe("SessionTokens' refresh successors", () => {
   const refreshKeys = [randomBytes(32), randomBytes(32)];
   const options = (keys: Buffer[]): TokenOptions => ({ jwt: null, cache: null, refreshToken: { maxAge: 60_000, keys }, bindToUserAgent: { keys: [agentTagKey('agent-secret')], revoke: false } });
-  const step = Math.ceil(now / 1_000) * 1_000;
+  const step = Math.round(now / 1_000) * 1_000;
 
   it('mints the same token for the same refresh on every instance, issued at the step, for the agent', async () => {
     const [first] = new SessionTokens(options(refreshKeys)).successors('refresh-a', step, CHROME);
