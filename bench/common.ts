@@ -32,6 +32,11 @@ export const VARIANTS = {
   // Informational: b and c with every session detail on (metadata with lastSeen, reauthentication, data).
   bm: 'SessionGuard, cache on, details on',
   cm: 'SessionGuard, cache off, details on',
+  // a, b, c and g on @nestjs/platform-fastify: the same app and route, only the adapter differs.
+  af: 'Fastify: Nest route, no authentication (ceiling)',
+  bf: 'Fastify: SessionGuard, cache on',
+  cf: 'Fastify: SessionGuard, cache off',
+  gf: 'Fastify: floor, sha256 + one pg SELECT JOIN users',
 } as const;
 export type Variant = keyof typeof VARIANTS;
 
@@ -52,7 +57,17 @@ export const SERVER_FILE: Record<Variant, string> = {
   bx: 'server-nest.ts',
   bm: 'server-nest.ts',
   cm: 'server-nest.ts',
+  af: 'server-nest.ts',
+  bf: 'server-nest.ts',
+  cf: 'server-nest.ts',
+  gf: 'server-nest.ts',
 };
+
+/** The Fastify variants, each with the Express variant it mirrors (same app, same route). */
+export const ON_FASTIFY: Partial<Record<Variant, Variant>> = { af: 'a', bf: 'b', cf: 'c', gf: 'g' };
+
+/** What a variant does, whichever adapter it runs on: `bf` logs in and answers as `b` does. */
+export const baseOf = (variant: Variant): Variant => ON_FASTIFY[variant] ?? variant;
 
 /** Every pg pool in the benchmark (TypeORM's, connect-pg-simple's, the floor's): pg's default. */
 export const POOL_SIZE = 10;

@@ -28,6 +28,9 @@
  * variants (the token in the answer), regenerate + save for express-session (its cookie).
  * For g, bench/run.ts inserts the sessions itself.
  *
+ * af, bf, cf and gf are a, b, c and g on @nestjs/platform-fastify (Fastify's defaults, no
+ * plugins): the same modules, controllers and options, only the adapter differs.
+ *
  * Started by bench/run.ts; tsx emits no decorator metadata, hence the explicit @Inject tokens.
  */
 import 'reflect-metadata';
@@ -36,6 +39,7 @@ import type { Server } from 'node:http';
 import { Body, Controller, Get, Headers, HttpCode, Inject, Module, Post, Req, UnauthorizedException, UseGuards, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import connectPgSimple from 'connect-pg-simple';
 import { RedisStore } from 'connect-redis';
@@ -45,9 +49,12 @@ import type pg from 'pg';
 import { createClient } from 'redis';
 import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
 import { CurrentUser, SessionGuard, SessionModule, type SessionModuleOptions, SessionService } from '../src/index.js';
-import { type BenchUser, failChild, FLOOR_SQL, POOL_SIZE, requireEnv, serveChild, USER_SQL } from './common.js';
+import { type BenchUser, failChild, FLOOR_SQL, ON_FASTIFY, POOL_SIZE, requireEnv, serveChild, USER_SQL, type Variant } from './common.js';
 
-const variant = requireEnv('BENCH_VARIANT');
+const requested = requireEnv('BENCH_VARIANT') as Variant;
+const fastify = requested in ON_FASTIFY;
+// From here on a Fastify variant is the Express one it mirrors; only the adapter below differs.
+const variant: string = ON_FASTIFY[requested] ?? requested;
 const GUARDED = ['b', 'c', 'c2', 'e', 'e0', 'bj', 'bx', 'bm', 'cm'];
 const BENCH_JWT_SECRET = 'benchmark jwt secret, 32 bytes or more, not a real one';
 const EXPRESS_SESSION = ['d', 'f'];
@@ -94,7 +101,8 @@ class GuardedController {
 
   @Post('login')
   @HttpCode(200)
-  async login(@Req() req: Request, @Body() body: { userId: string }): Promise<{ token: string }> {
+  // Express's req and Fastify's request both carry headers and ip.
+  async login(@Req() req: Pick<Request, 'headers' | 'ip'>, @Body() body: { userId: string }): Promise<{ token: string }> {
     // The client as a login meets it: what the details variants record, ignored by the others.
     const { token } = await this.sessions.createSession({ userId: body.userId, userAgent: req.headers['user-agent'] ?? '', ip: req.ip });
     return { token };
@@ -195,8 +203,11 @@ async function useExpressSession(app: NestExpressApplication): Promise<() => Pro
 }
 
 try {
-  const app = await NestFactory.create<NestExpressApplication>(appModule(), new ExpressAdapter(), { logger: ['error', 'warn'] });
-  const closeStore = EXPRESS_SESSION.includes(variant) ? await useExpressSession(app) : async () => undefined;
+  const options = { logger: ['error' as const, 'warn' as const] };
+  const app = fastify
+    ? await NestFactory.create<NestFastifyApplication>(appModule(), new FastifyAdapter(), options)
+    : await NestFactory.create<NestExpressApplication>(appModule(), new ExpressAdapter(), options);
+  const closeStore = EXPRESS_SESSION.includes(variant) ? await useExpressSession(app as NestExpressApplication) : async () => undefined;
   await app.listen(0, '127.0.0.1');
   serveChild(app.getHttpServer() as Server, async () => {
     await closeStore().catch(() => undefined);

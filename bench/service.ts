@@ -6,7 +6,9 @@
  *     same columns, RETURNING the same columns), both on a pool of POOL_SIZE connections, both
  *     driven by CONCURRENCY loops, interleaved over rounds, the logins spread over loginUsers
  *     users; a third side runs createSession's own SQL raw (the INSERT with its DELETE of the
- *     user's expired sessions), which tells the SQL's cost from the JS around it;
+ *     user's expired sessions), prepared as the store runs it, which tells the SQL's cost from
+ *     the JS around it; two more, informational: that SQL unprepared (the store before issue
+ *     20) and the raw INSERT prepared (what preparing alone is worth);
  *  2. a cache-miss validateSession (cache of size 1, CONCURRENCY loops over 1,000 tokens, so
  *     every call misses, reads the store and fills the cache) against a raw pg SELECT by the same
  *     unique index (sha256 of the token, then SELECT … WHERE token = $1). resolveUser answers
@@ -45,7 +47,7 @@ export interface Throughput {
 }
 
 export interface ServiceResult {
-  create: { ours: Throughput[]; raw: Throughput[]; rawSameSql: Throughput[] };
+  create: { ours: Throughput[]; raw: Throughput[]; rawSameSql: Throughput[]; rawSameSqlUnprepared: Throughput[]; rawPrepared: Throughput[] };
   validate: { ours: Throughput[]; raw: Throughput[] };
   purge: { rows: number; purged: number; seconds: number; loadSeconds: number; batchSize: number };
   config: ServiceConfig;
@@ -56,8 +58,8 @@ const DAY = 86_400_000;
 const INSERT_CHUNK = 250_000;
 const RAW_INSERT = `INSERT INTO "${SESSIONS_TABLE}" (user_id, token, expires_at, created_at) VALUES ($1, $2, $3, $4)
   RETURNING id, user_id, token, expires_at, created_at`;
-// What TypeOrmSessionStore.create runs: the INSERT, with the user's expired sessions deleted in
-// the same statement. Run raw, it separates the cost of that SQL from the cost of the JS around it.
+// What TypeOrmSessionStore.create runs (prepared): the INSERT, with the user's expired sessions
+// deleted in the same statement. Run raw, it separates the cost of that SQL from the JS around it.
 const CREATE_SQL = `WITH expired AS (DELETE FROM "${SESSIONS_TABLE}" WHERE user_id = $1 AND expires_at <= $4)
   INSERT INTO "${SESSIONS_TABLE}" (user_id, token, expires_at, created_at) VALUES ($1, $2, $3, $4)
   RETURNING id, user_id, token, expires_at, created_at`;
@@ -166,16 +168,20 @@ async function main(): Promise<ServiceResult> {
       await new Promise<void>((resolve) => process.on('message', (m: ParentMessage) => m?.type === 'go' && resolve()));
     }
     log(`createSession vs raw INSERT (over ${config.loginUsers.toLocaleString('en-US')} users)`);
-    const rawInsert = (sql: string) => async () => {
+    // With a name, pg prepares the statement once per connection, as the store does its own.
+    const rawInsert = (text: string, name?: string) => async () => {
       const now = Date.now();
       const token = randomBytes(32).toString('base64url');
-      const { rows } = await pool.query(sql, [loginUser(), tokenHash(token), new Date(now + 30 * DAY), new Date(now)]);
+      const values = [loginUser(), tokenHash(token), new Date(now + 30 * DAY), new Date(now)];
+      const { rows } = await (name ? pool.query({ name, text, values }) : pool.query(text, values));
       return rows.length === 1;
     };
     const create = await compare(config, 'create', {
       ours: async () => (await sessions.createSession({ userId: loginUser() })).token.length === 43,
       raw: rawInsert(RAW_INSERT),
-      rawSameSql: rawInsert(CREATE_SQL),
+      rawSameSql: rawInsert(CREATE_SQL, 'bench_create'),
+      rawSameSqlUnprepared: rawInsert(CREATE_SQL),
+      rawPrepared: rawInsert(RAW_INSERT, 'bench_insert'),
     });
 
     // 2. A cache-miss validation against a raw SELECT by token hash.
