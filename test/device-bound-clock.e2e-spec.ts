@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { io } from 'socket.io-client';
 import request from 'supertest';
 import { createDemoApp } from '../sample/app.js';
 import { readDemoConfig } from '../sample/config.js';
@@ -23,6 +24,32 @@ describe('a stolen cookie against a real clock (SESSION_DEVICE_BOUND_TTL=2s)', (
   afterAll(async () => {
     await app?.close();
     await db?.drop();
+  });
+
+  it('closes a socket opened with a copied cookie when the copied bound cookie expires', async () => {
+    const device = await DbscDevice.create();
+    const email = `socket-${Date.now()}@example.test`;
+    await request(base).post('/auth/register').send({ email, password: PASSWORD }).expect(201);
+    const login = await request(base).post('/auth/login').send({ email, password: PASSWORD }).expect(200);
+    const jar = new Jar();
+    jar.take(login.headers);
+    const registration = parseRegistration(login.headers['secure-session-registration'])!;
+    jar.take((await request(base).post(registration.path).set('Cookie', jar.header()).set('Secure-Session-Response', await device.proof(registration.challenge, 'registration')).expect(200)).headers);
+    const boundAt = Date.now();
+    const socket = io(base, { transports: ['websocket'], reconnection: false, extraHeaders: { cookie: jar.copy('session', 'session-bound').header() } });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', () => resolve());
+        socket.once('connect_error', reject);
+      });
+      const reason = await new Promise<string>((resolve) => socket.once('disconnect', resolve));
+      expect(reason).toBe('io server disconnect');
+      // Not at once: when the copied bound cookie's two seconds are over.
+      expect(Date.now() - boundAt).toBeGreaterThanOrEqual(1_900);
+      expect(Date.now() - boundAt).toBeLessThanOrEqual(2_000 + 250);
+    } finally {
+      socket.close();
+    }
   });
 
   it('refuses the thief within one bound-cookie lifetime of the theft, while the device, refreshing as Chrome does, is never refused', async () => {

@@ -42,10 +42,16 @@ export class DeviceBoundTokens {
 
   /** Whether `value` is a bound cookie we issued for `sessionId` that has not expired at `now`. */
   isBoundCookie(value: string | undefined, sessionId: string, now: number): boolean {
-    if (value === undefined || value.length > 64) return false;
+    return this.boundCookieExpiry(value, sessionId, now) !== null;
+  }
+
+  /** When a live bound cookie we issued for `sessionId` expires (epoch ms); null for any other value. */
+  boundCookieExpiry(value: string | undefined, sessionId: string, now: number): number | null {
+    if (value === undefined || value.length > 64) return null;
     const [until, tag, extra] = value.split('.');
-    if (extra !== undefined || !until || !tag || !/^[0-9a-z]{1,11}$/.test(until) || now >= parseInt(until, 36)) return false;
-    return this.verifies(tag, (key) => this.tag(key, 'bound', sessionId, until, ''));
+    if (extra !== undefined || !until || !tag || !/^[0-9a-z]{1,11}$/.test(until)) return null;
+    const expires = parseInt(until, 36);
+    return now < expires && this.verifies(tag, (key) => this.tag(key, 'bound', sessionId, until, '')) ? expires : null;
   }
 
   private verifies(tag: string, expected: (key: Buffer) => string): boolean {

@@ -81,9 +81,18 @@ export class SessionDevices {
    * goes back to working without proofs.
    */
   admits(session: { id: string; deviceBound: boolean }, boundCookie: string | undefined): boolean {
-    if (!session.deviceBound || this.signed.isBoundCookie(boundCookie, session.id, this.options.clock())) return true;
-    this.telemetry.refuse('device_unbound');
-    return false;
+    return this.admittedUntil(session, boundCookie) !== null;
+  }
+
+  /**
+   * Like `admits`, for a connection that outlives its request (a socket): until when it may stay
+   * open (the bound cookie's expiry; Infinity for a session that is not bound), or null.
+   */
+  admittedUntil(session: { id: string; deviceBound: boolean }, boundCookie: string | undefined): number | null {
+    if (!session.deviceBound) return Infinity;
+    const until = this.signed.boundCookieExpiry(boundCookie, session.id, this.options.clock());
+    if (until === null) this.telemetry.refuse('device_unbound');
+    return until;
   }
 
   /** Registration: the browser's key, over the challenge of the login's registration header. */

@@ -3,6 +3,7 @@ import { SESSION_OPTIONS } from '../session.constants.js';
 import type { IssuedSession, SessionClientInfo } from '../core/session.interfaces.js';
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
 import { readCookies, serializeCookie } from './cookie.js';
+import type { ResolvedCookieOptions } from './http.options.js';
 import { crossOriginRefusal, type OriginRequestLike } from './csrf.js';
 import { appendSetCookie, noStore, setHeader } from './response-headers.js';
 
@@ -111,7 +112,7 @@ export class SessionTransport {
   clear(response: HttpResponseLike): void {
     if (!this.options.cookie) return;
     appendSetCookie(response, serializeCookie(this.options.cookie, '', 0, this.options.clock()));
-    if (this.options.deviceBound) appendSetCookie(response, serializeCookie({ ...this.options.cookie, name: this.options.deviceBound.cookieName }, '', 0, this.options.clock()));
+    if (this.options.deviceBound) appendSetCookie(response, serializeCookie(this.boundCookieOptions(), '', 0, this.options.clock()));
     noStore(response, true);
   }
 
@@ -137,8 +138,13 @@ export class SessionTransport {
   /** Sets the bound cookie (`deviceBound`), with the session cookie's attributes and its own short Max-Age. */
   writeBoundCookie(response: HttpResponseLike, value: string, maxAgeMs: number): void {
     if (!this.options.cookie || !this.options.deviceBound) return;
-    appendSetCookie(response, serializeCookie({ ...this.options.cookie, name: this.options.deviceBound.cookieName }, value, maxAgeMs, this.options.clock()));
+    appendSetCookie(response, serializeCookie(this.boundCookieOptions(), value, maxAgeMs, this.options.clock()));
     noStore(response, true);
+  }
+
+  // The bound cookie goes where the session cookie goes, with the same attributes.
+  private boundCookieOptions(): ResolvedCookieOptions {
+    return { ...this.options.cookie!, name: this.options.deviceBound!.cookieName };
   }
 }
 

@@ -3,7 +3,7 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import { SessionStoreUnavailableException } from '../core/session.exceptions.js';
 import { SessionService } from '../core/session.service.js';
 import { SessionTransport } from '../http/session-transport.js';
-import { bindSocket } from './socket-sessions.js';
+import { bindSocket, closeAt, type SocketLike } from './socket-sessions.js';
 
 /** Options of `SessionIoAdapter`. */
 export interface SessionIoAdapterOptions {
@@ -12,7 +12,7 @@ export interface SessionIoAdapterOptions {
 }
 
 // What socket.io's Socket has for us; its types come with Nest's own copy of socket.io.
-type HandshakeSocket = { handshake: { headers: Record<string, string | string[] | undefined>; auth: unknown } };
+type HandshakeSocket = SocketLike & { handshake: { headers: Record<string, string | string[] | undefined>; auth: unknown } };
 
 /** The error a refused handshake gets: `connect_error` with this message, and its status in `data`. */
 function refusal(message: 'Unauthorized' | 'Service Unavailable', status: number): Error & { data: { status: number } } {
@@ -67,7 +67,11 @@ export class SessionIoAdapter extends IoAdapter {
     }
     if (!validation) throw refusal('Unauthorized', 401);
     // A device-bound session's handshake needs the bound cookie, as its HTTP requests do (the
-    // watch just made ends with the client's connection).
-    if (sessions.devices && !sessions.devices.admits(validation.session, transport.readBoundCookie(socket.handshake))) throw refusal('Unauthorized', 401);
+    // watch just made ends with the client's connection), and the socket lasts as long as it.
+    const devices = sessions.devices;
+    if (!devices) return;
+    const until = devices.admittedUntil(validation.session, transport.readBoundCookie(socket.handshake));
+    if (until === null) throw refusal('Unauthorized', 401);
+    closeAt(socket, until, devices.options.clock);
   }
 }

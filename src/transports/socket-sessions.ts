@@ -31,6 +31,18 @@ export function closeSocket(socket: SocketLike): void {
 }
 
 /**
+ * Closes a socket at `until` (epoch ms on `clock`), as its session's end would: a device-bound
+ * session's socket lasts as long as the bound cookie it opened with, so one opened with a copied
+ * cookie does not outlive the copy (the browser's own reconnects with its renewed cookie).
+ */
+export function closeAt(socket: SocketLike, until: number, clock: () => number): void {
+  if (!Number.isFinite(until)) return;
+  const timer = setTimeout(() => closeSocket(socket), Math.max(0, until - clock()));
+  timer.unref?.();
+  socket.once(typeof socket.disconnect === 'function' ? 'disconnect' : 'close', () => clearTimeout(timer));
+}
+
+/**
  * Marks a socket as watched and stops watching when it closes (socket.io says 'disconnect', or
  * its connection 'close' when the handshake never finished; ws says 'close').
  */

@@ -6,7 +6,7 @@ import { SessionService } from '../core/session.service.js';
 import { SessionTransport } from '../http/session-transport.js';
 import { attachSession } from '../http/session.request.js';
 import { UPGRADE_REQUEST } from './session-exchange.js';
-import { closeSocket, type SocketLike, watchSocket } from './socket-sessions.js';
+import { closeAt, closeSocket, type SocketLike, watchSocket } from './socket-sessions.js';
 
 // What ws's WebSocket and server are to us; their types come with Nest's own copy of ws.
 type WebSocket = SocketLike;
@@ -88,8 +88,10 @@ export class SessionWsAdapter extends WsAdapter {
     }
     if (!connection) return 401;
     const devices = this.app.get(SessionService, { strict: false }).devices;
-    // A device-bound session's upgrade needs the bound cookie, as its HTTP requests do.
-    if (devices && !devices.admits(connection.validation.session, transport.readBoundCookie(request))) {
+    // A device-bound session's upgrade needs the bound cookie, as its HTTP requests do, and the
+    // socket lasts as long as it.
+    const until = devices ? devices.admittedUntil(connection.validation.session, transport.readBoundCookie(request)) : Infinity;
+    if (until === null) {
       connection.release();
       return 401;
     }
@@ -101,6 +103,7 @@ export class SessionWsAdapter extends WsAdapter {
         socket = ws;
         attachSession(ws, watched.validation);
         watchSocket(ws, watched);
+        if (devices) closeAt(ws, until, devices.options.clock);
         if (ended) closeSocket(ws);
       },
     };
