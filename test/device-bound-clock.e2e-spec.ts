@@ -26,15 +26,21 @@ describe('a stolen cookie against a real clock (SESSION_DEVICE_BOUND_TTL=2s)', (
     await db?.drop();
   });
 
-  it('closes a socket opened with a copied cookie when the copied bound cookie expires', async () => {
-    const device = await DbscDevice.create();
-    const email = `socket-${Date.now()}@example.test`;
+  /** A new user logged in from a browser that registered `device`'s key: its jar and the registration's instructions. */
+  async function boundBrowser(device: DbscDevice) {
+    const email = `clock-${Date.now()}-${Math.random()}@example.test`;
     await request(base).post('/auth/register').send({ email, password: PASSWORD }).expect(201);
     const login = await request(base).post('/auth/login').send({ email, password: PASSWORD }).expect(200);
     const jar = new Jar();
     jar.take(login.headers);
     const registration = parseRegistration(login.headers['secure-session-registration'])!;
-    jar.take((await request(base).post(registration.path).set('Cookie', jar.header()).set('Secure-Session-Response', await device.proof(registration.challenge, 'registration')).expect(200)).headers);
+    const registered = await request(base).post(registration.path).set('Cookie', jar.header()).set('Secure-Session-Response', await device.proof(registration.challenge, 'registration')).expect(200);
+    jar.take(registered.headers);
+    return { jar, sessionId: registered.body.session_identifier as string, refreshUrl: registered.body.refresh_url as string };
+  }
+
+  it('closes a socket opened with a copied cookie when the copied bound cookie expires', async () => {
+    const { jar } = await boundBrowser(await DbscDevice.create());
     const boundAt = Date.now();
     const socket = io(base, { transports: ['websocket'], reconnection: false, extraHeaders: { cookie: jar.copy('session', 'session-bound').header() } });
     try {
@@ -54,16 +60,7 @@ describe('a stolen cookie against a real clock (SESSION_DEVICE_BOUND_TTL=2s)', (
 
   it('refuses the thief within one bound-cookie lifetime of the theft, while the device, refreshing as Chrome does, is never refused', async () => {
     const device = await DbscDevice.create();
-    const email = `clock-${Date.now()}@example.test`;
-    await request(base).post('/auth/register').send({ email, password: PASSWORD }).expect(201);
-    const login = await request(base).post('/auth/login').send({ email, password: PASSWORD }).expect(200);
-    const jar = new Jar();
-    jar.take(login.headers);
-    const registration = parseRegistration(login.headers['secure-session-registration'])!;
-    const registered = await request(base).post(registration.path).set('Cookie', jar.header()).set('Secure-Session-Response', await device.proof(registration.challenge, 'registration')).expect(200);
-    jar.take(registered.headers);
-    const sessionId = registered.body.session_identifier as string;
-    const refreshUrl = registered.body.refresh_url as string;
+    const { jar, sessionId, refreshUrl } = await boundBrowser(device);
     let boundUntil = Date.now() + 2_000;
 
     const stolenAt = Date.now();
