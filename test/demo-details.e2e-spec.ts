@@ -1,11 +1,10 @@
 import type { INestApplication, LoggerService } from '@nestjs/common';
-import pg from 'pg';
 import request from 'supertest';
 import { createDemoApp, type HttpAdapterName } from '../sample/app.js';
 import { DemoConfigError, readDemoConfig, SESSION_OPTION_VARIABLES } from '../sample/config.js';
 import { SessionOptionsError } from '../src/index.js';
 import { TestClock } from './support/clock.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, type TestDatabase, userIdOf } from './support/database.js';
 import { listen } from './support/http.js';
 
 // The demo's session details (device metadata and last seen, re-authentication, per-session
@@ -106,14 +105,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo session details on 
   async function register() {
     const email = `details${++seq}@example.test`;
     await http().post('/auth/register').send({ email, password: PASSWORD }).expect(201);
-    // Registering does not say whether it made an account, so the id comes from the table.
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return { id: (await client.query('SELECT id FROM users WHERE email = $1', [email])).rows[0].id as string, email };
-    } finally {
-      await client.end();
-    }
+    return { id: await userIdOf(db.url, email), email };
   }
 
   async function login(user: { email: string }, agent = CHROME_MAC): Promise<string> {

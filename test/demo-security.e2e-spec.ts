@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import pg from 'pg';
 import { createDemoApp, type HttpAdapterName } from '../sample/app.js';
 import { DemoConfigError, readDemoConfig, SESSION_OPTION_VARIABLES } from '../sample/config.js';
 import { SessionOptionsError } from '../src/index.js';
 import { TestClock } from './support/clock.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, type TestDatabase, userIdOf } from './support/database.js';
 import { listen, setCookie } from './support/http.js';
 
 // The demo's security options (SESSION_TOKEN_TYPE, SESSION_JWT_SECRET, SESSION_REFRESH_TOKEN,
@@ -167,14 +166,7 @@ describe.each<HttpAdapterName>(['express', 'fastify'])('demo security options on
     const register = async () => {
       const email = `sec${++seq}@example.test`;
       await http().post('/auth/register').send({ email, password: PASSWORD }).expect(201);
-      // Registering does not say whether it made an account, so the id comes from the table.
-      const client = new pg.Client({ connectionString: state.db.url });
-      await client.connect();
-      try {
-        return { id: (await client.query('SELECT id FROM users WHERE email = $1', [email])).rows[0].id as string, email };
-      } finally {
-        await client.end();
-      }
+      return { id: await userIdOf(state.db.url, email), email };
     };
     const login = async (user: { email: string }, userAgent?: string) => {
       const req = http().post('/auth/login').send({ email: user.email, password: PASSWORD });

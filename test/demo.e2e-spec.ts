@@ -3,7 +3,7 @@ import pg from 'pg';
 import request from 'supertest';
 import { createDemoApp, type HttpAdapterName } from '../sample/app.js';
 import { TestClock } from './support/clock.js';
-import { createTestDatabase, type TestDatabase } from './support/database.js';
+import { createTestDatabase, type TestDatabase, userIdOf } from './support/database.js';
 import { listen, setCookie } from './support/http.js';
 
 const MINUTE = 60_000;
@@ -11,17 +11,6 @@ const UNAUTHORIZED = { statusCode: 401, message: 'Unauthorized' };
 const METRICS_TOKEN = 'a'.repeat(16) + Math.random().toString(36).slice(2).padEnd(16, 'b');
 // Registering answers this whether the email was free or not (no enumeration).
 const REGISTERED = { message: 'If that email was not registered yet, it is now: log in with it.' };
-
-/** The id of the user registered under `email`, read from the users table (registering does not tell it). */
-async function userIdOf(databaseUrl: string, email: string): Promise<string> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query('SELECT id FROM users WHERE email = $1', [email.toLowerCase()])).rows[0].id as string;
-  } finally {
-    await client.end();
-  }
-}
 
 describe.each<HttpAdapterName>(['express', 'fastify'])('demo app on %s', (adapter) => {
   let db: TestDatabase;

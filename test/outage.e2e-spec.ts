@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import pg from 'pg';
 import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { createDemoApp } from '../sample/app.js';
 import type { SessionModuleOptions } from '../src/index.js';
-import { ADMIN_URL, createTestDatabase, type TestDatabase } from './support/database.js';
+import { ADMIN_URL, createTestDatabase, type TestDatabase, userIdOf } from './support/database.js';
 import { listen } from './support/http.js';
 import { type ProxyMode, startProxy, type TcpProxy } from './support/tcp-proxy.js';
 
@@ -232,14 +231,7 @@ describe.each(SETUPS)('$label: the store goes away and comes back', ({ label, st
   async function register(): Promise<{ id: string; email: string }> {
     const email = `outage${++seq}@example.test`;
     await http(setup.peer).post('/auth/register').send({ email, password: PASSWORD }).expect(201);
-    // Registering does not say whether it made an account (no enumeration): the id is the table's.
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      return { id: (await client.query('SELECT id FROM users WHERE email = $1', [email])).rows[0].id as string, email };
-    } finally {
-      await client.end();
-    }
+    return { id: await userIdOf(db.url, email), email };
   }
 
   async function login(instance: Instance, email: string): Promise<string> {

@@ -96,16 +96,21 @@ describe('a refresh that outlives storeTimeout', () => {
     await b?.close();
   });
 
+  /** A refresh on A that answers 503 while a second connection holds the row, its swap committed once the lock goes. */
+  async function refreshPastTimeout(first: { session: { id: string }; refreshToken?: string }): Promise<void> {
+    const release = await lockRow(first.session.id);
+    await expect(a.sessions.refresh(first.refreshToken)).rejects.toMatchObject({ status: 503 });
+    await release();
+    await sleep(200);
+  }
+
   it('answers the retry with the pair its late swap made, with no theft alarm, and the old token is dead everywhere', async () => {
     const userId = await a.createUser();
     const first = await a.sessions.createSession({ userId });
     expect(await b.sessions.validateSession(first.token)).not.toBeNull();
     const reused = await listenReused(a);
 
-    const release = await lockRow(first.session.id);
-    await expect(a.sessions.refresh(first.refreshToken)).rejects.toMatchObject({ status: 503 });
-    await release();
-    await sleep(200);
+    await refreshPastTimeout(first);
     const retry = await a.sessions.refresh(first.refreshToken);
     expect(retry?.token).toEqual(expect.any(String));
     expect(reused).toEqual([]);
@@ -118,10 +123,7 @@ describe('a refresh that outlives storeTimeout', () => {
     const userId = await a.createUser();
     const first = await a.sessions.createSession({ userId });
     const reused = await listenReused(b);
-    const release = await lockRow(first.session.id);
-    await expect(a.sessions.refresh(first.refreshToken)).rejects.toMatchObject({ status: 503 });
-    await release();
-    await sleep(200);
+    await refreshPastTimeout(first);
     const retry = await b.sessions.refresh(first.refreshToken);
     expect(reused).toEqual([]);
     // B could not know A's answer, yet lands on the token A's swap stored, on both instances.

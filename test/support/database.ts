@@ -35,3 +35,14 @@ export async function createTestDatabase(prefix = 'nss'): Promise<TestDatabase> 
     drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
   };
 }
+
+/** The id of the demo user registered under `email`, read from the users table (registering does not tell it: no enumeration). */
+export async function userIdOf(databaseUrl: string, email: string): Promise<string> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query('SELECT id FROM users WHERE email = $1', [email.toLowerCase()])).rows[0].id as string;
+  } finally {
+    await client.end();
+  }
+}
