@@ -1,16 +1,4 @@
-import { errorMessage } from '../core/utils.js';
-
-type Jose = typeof import('jose');
-
-// jose is an optional peer dependency: an app without deviceBound never loads it.
-let jose: Promise<Jose> | undefined;
-/** Loads jose; the error says to install it. */
-export function loadJose(): Promise<Jose> {
-  jose ??= import('jose').catch((cause: unknown) => {
-    throw new Error(`deviceBound needs the jose package, which could not be loaded (${errorMessage(cause)}): npm install jose`, { cause });
-  });
-  return jose;
-}
+import { loadJose } from '../tokens/jose.js';
 
 // Chrome signs with P-256 today; the registration header offers only that, so nothing else is taken.
 const ALGORITHMS = ['ES256'];

@@ -11,7 +11,8 @@ import { hashToken } from '../tokens/opaque-token.js';
 import type { SessionTokens } from '../tokens/session-tokens.js';
 import type { ResolvedDeviceBoundOptions } from './device-bound.options.js';
 import { type ChallengePurpose, DeviceBoundTokens } from './device-bound-tokens.js';
-import { loadJose, verifyRefresh, verifyRegistration } from './device-proof.js';
+import { requireJose } from '../tokens/jose.js';
+import { verifyRefresh, verifyRegistration } from './device-proof.js';
 
 /**
  * What a registration or refresh came to:
@@ -57,11 +58,7 @@ export class SessionDevices {
     if (typeof this.store.bindDeviceKey !== 'function' || typeof this.store.acceptDeviceProof !== 'function') {
       throw new SessionOptionsError('deviceBound', 'needs a store with bindDeviceKey() and acceptDeviceProof(); the storage given has none.');
     }
-    try {
-      await loadJose();
-    } catch (error) {
-      throw new SessionOptionsError('deviceBound', (error as Error).message);
-    }
+    await requireJose('deviceBound', 'deviceBound');
   }
 
   /** A challenge for `sessionId`: in the login's registration header, or a refresh's 403. */

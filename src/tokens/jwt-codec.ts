@@ -1,4 +1,5 @@
 import { type KeyObject, webcrypto } from 'node:crypto';
+import { loadJose } from './jose.js';
 import { isRecord, type ResolvedJwtOptions } from './jwt.options.js';
 
 /** What the token carries. `tok` is the opaque session token; `exp` is in epoch seconds. */
@@ -9,17 +10,6 @@ export interface SessionJwtClaims {
   exp: number;
 }
 
-type Jose = typeof import('jose');
-
-// jose is an optional peer dependency and the library's index imports this module, so an app
-// that never issues a JWT must not need it installed.
-let jose: Promise<Jose> | undefined;
-function loadJose(): Promise<Jose> {
-  jose ??= import('jose').catch((cause: unknown) => {
-    throw new Error("tokenType 'jwt' needs the jose package: npm install jose", { cause });
-  });
-  return jose;
-}
 
 const SID = /^[0-9]+$/;
 // Ours are a few hundred characters; past this, parsing is only work for an attacker.
@@ -50,11 +40,6 @@ export class SessionJwtCodec {
   constructor(private readonly options: ResolvedJwtOptions) {
     this.byKid = new Map(options.keys.map((key) => [key.kid, key]));
     this.parts = options.encryption ? 5 : 3;
-  }
-
-  /** Loads jose now, so that a missing package stops the app at startup, not at its first login. */
-  async ready(): Promise<void> {
-    await loadJose();
   }
 
   /** `now` in epoch ms: the iat. */

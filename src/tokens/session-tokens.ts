@@ -1,14 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import type { ResolvedAgentBinding } from '../core/core.options.js';
-import { SessionOptionsError } from '../core/session.exceptions.js';
-import { errorMessage } from '../core/utils.js';
 import type { IssuedSession, Session, SessionClientInfo } from '../core/session.interfaces.js';
 import type { ResolvedSessionOptions } from '../options/resolve-options.js';
 import type { StoredSession } from '../stores/session-store.interface.js';
 import { type SessionAgentMismatchEvent, SessionEvents } from '../telemetry/session.events.js';
 import { RateLimitedWarnings } from '../telemetry/rate-limited-warnings.js';
 import type { RefusalReason } from '../telemetry/session.telemetry.js';
+import { requireJose } from './jose.js';
 import { type SessionJwtClaims, SessionJwtCodec } from './jwt-codec.js';
 import { generateBoundToken, hashToken, isTokenForUserAgent, isWellFormedToken, normalizeUserAgent, type TokenFacts } from './opaque-token.js';
 import { type RefreshClaim, RefreshTokens } from './refresh-token.js';
@@ -59,14 +58,12 @@ export class SessionTokens {
     this.wrapped = this.jwt !== null || this.bindToUserAgent;
   }
 
-  /** Resolves once every package the token options need is loaded; a SessionOptionsError names the missing one. */
+  /**
+   * Resolves once every package the token options need is loaded, so that a missing one stops
+   * the app at startup, not at its first login; a SessionOptionsError names it.
+   */
   async ready(): Promise<void> {
-    try {
-      await this.jwt?.ready();
-    } catch (error) {
-      const cause = errorMessage((error as { cause?: unknown }).cause ?? error);
-      throw new SessionOptionsError('tokenType', `'jwt' needs the jose package, which could not be loaded (${cause}): install it, npm install jose.`);
-    }
+    if (this.jwt) await requireJose('tokenType', "'jwt'");
   }
 
   /** Whether refreshed sessions need a re-signed token for the client (JWTs carry their expiry). */
