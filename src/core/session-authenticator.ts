@@ -5,6 +5,7 @@ import type { SessionTelemetry } from '../telemetry/session.telemetry.js';
 import { hashTokenBase64, isWellFormedToken, tokenIssuedAt } from '../tokens/opaque-token.js';
 import type { SessionTokens } from '../tokens/session-tokens.js';
 import { type LifetimeRules, sessionEnd, slide, tokenEnd } from './lifetime.js';
+import type { CachedSession } from '../cache/local-session.cache.js';
 import type { LocalSessions, Lookup, Validation } from './local-sessions.js';
 import type { SessionClientInfo } from './session.interfaces.js';
 import type { SessionRotator } from './session-rotator.js';
@@ -42,7 +43,37 @@ export class SessionAuthenticator {
    * cache holds the token, and no lookup in flight is joined, so a token revoked on another
    * instance a moment ago is refused before that instance's eviction arrives here.
    */
-  async authenticate(presented: unknown, client: AuthenticatingClient | undefined, fresh = false): Promise<Validation | null> {
+  authenticate(presented: unknown, client: AuthenticatingClient | undefined, fresh = false): Promise<Validation | null> {
+    let known: Validation | null | undefined;
+    try {
+      known = fresh ? undefined : this.authenticateNow(presented, client);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return known === undefined ? this.authenticateAsync(presented, client, fresh) : Promise.resolve(known);
+  }
+
+  /**
+   * The answer when it needs no I/O, synchronously: a cache hit that is not due to slide or
+   * rotate, or a token refused by its shape or age. Undefined when the store must be asked. A
+   * hit is most requests, and each promise and tick it skips is CPU on every one of them.
+   */
+  authenticateNow(presented: unknown, client: AuthenticatingClient | undefined): Validation | null | undefined {
+    this.tokens.requireAgent(client, 'authenticate');
+    if (this.tokens.wrapped || this.local.paused || !this.local.cache) return undefined;
+    const now = this.options.clock();
+    const refusal = this.shapeRefusal(presented, now);
+    if (refusal !== undefined) return this.telemetry.refuse(refusal);
+    const token = presented as string;
+    const key = hashTokenBase64(token);
+    if (this.rotator.successorOf(key) !== undefined) return undefined;
+    const cached = this.local.cache.get(key, now);
+    if (!cached || slide(this.rules, cached, now).due) return undefined;
+    if (this.rotator.rotates(client) && this.rotator.rotationDue(token, now)) return undefined;
+    return this.hit(cached, key, now);
+  }
+
+  private async authenticateAsync(presented: unknown, client: AuthenticatingClient | undefined, fresh: boolean): Promise<Validation | null> {
     this.tokens.requireAgent(client, 'authenticate');
     const now = this.options.clock();
     const unwrapped = this.tokens.wrapped ? await this.tokens.unwrap(presented, client, { now }) : null;
@@ -52,10 +83,9 @@ export class SessionAuthenticator {
       return this.telemetry.refuse(unwrapped.refused);
     }
     const token = unwrapped ? unwrapped.token : presented;
-    if (!isWellFormedToken(token)) return this.telemetry.refuse('malformed');
-    // With refresh tokens a token ends maxAge after its issue time: refused with no lookup.
-    if (this.rules.refreshWindow !== null && now >= tokenEnd(this.rules, { issuedAt: tokenIssuedAt(token, now) })) return this.telemetry.refuse('expired');
-    const key = hashTokenBase64(token);
+    const refusal = this.shapeRefusal(token, now);
+    if (refusal !== undefined) return this.telemetry.refuse(refusal);
+    const key = hashTokenBase64(token as string);
 
     const successor = this.rotator.successorOf(key);
     if (successor !== undefined) {
@@ -67,24 +97,35 @@ export class SessionAuthenticator {
     // which writes the expiry and re-reads the user, once per updateAge.
     const cached = fresh || this.local.paused ? undefined : this.local.cache?.get(key, now);
     if (cached && !slide(this.rules, cached, now).due) {
-      this.telemetry.validated('hit');
-      const { id, userId, permissions, context } = cached;
-      const base = { id, userId, expires: new Date(cached.expiresAt), createdAt: new Date(cached.createdAt) };
-      let details = cached.details;
-      if (details) {
-        details = cached.details = this.lastSeen.touchIfDue(details, now, () => ({ ...base, tokenHash: Buffer.from(key, 'base64'), expiresAt: base.expires }));
-      }
-      const validation = { user: cached.user, session: validatedSession(base, permissions, context, details), refreshed: false };
-      return this.rotator.rotates(client) ? this.rotator.rotateIfDue(token, key, validation, now, client) : validation;
+      const validation = this.hit(cached, key, now);
+      return this.rotator.rotates(client) ? this.rotator.rotateIfDue(token as string, key, validation, now, client) : validation;
     }
 
-    const result = fresh ? await this.lookup(token, Buffer.from(key, 'base64')) : await this.sharedLookup(token, key);
+    const result = fresh ? await this.lookup(token as string, Buffer.from(key, 'base64')) : await this.sharedLookup(token as string, key);
     if ('refused' in result) return this.telemetry.refuse(result.refused);
     this.telemetry.validated(this.local.cache ? 'miss' : 'off');
     let validation = result.validation;
     // A JWT carries the expiry it was signed with: when the session slid, the client needs a new one.
-    if (validation.refreshed && this.tokens.signsExpiry) validation = { ...validation, renewedToken: await this.tokens.forClient(token, validation.session, now) };
-    return this.rotator.rotates(client) ? this.rotator.rotateIfDue(token, key, validation, now, client) : validation;
+    if (validation.refreshed && this.tokens.signsExpiry) validation = { ...validation, renewedToken: await this.tokens.forClient(token as string, validation.session, now) };
+    return this.rotator.rotates(client) ? this.rotator.rotateIfDue(token as string, key, validation, now, client) : validation;
+  }
+
+  // Refused with no lookup: not a token of ours, or (with refresh tokens) past maxAge from its issue.
+  private shapeRefusal(token: unknown, now: number): 'malformed' | 'expired' | undefined {
+    if (!isWellFormedToken(token)) return 'malformed';
+    if (this.rules.refreshWindow !== null && now >= tokenEnd(this.rules, { issuedAt: tokenIssuedAt(token, now) })) return 'expired';
+    return undefined;
+  }
+
+  private hit(cached: CachedSession, key: string, now: number): Validation {
+    this.telemetry.validated('hit');
+    const { id, userId, permissions, context } = cached;
+    const base = { id, userId, expires: new Date(cached.expiresAt), createdAt: new Date(cached.createdAt) };
+    let details = cached.details;
+    if (details) {
+      details = cached.details = this.lastSeen.touchIfDue(details, now, () => ({ ...base, tokenHash: Buffer.from(key, 'base64'), expiresAt: base.expires }));
+    }
+    return { user: cached.user, session: validatedSession(base, permissions, context, details), refreshed: false };
   }
 
   // Joins the lookup in flight for this token, or starts one that fills the cache unless a

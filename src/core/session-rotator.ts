@@ -71,10 +71,15 @@ export class SessionRotator {
     return this.options.interval !== null && client?.rotatable === true;
   }
 
+  /** Whether `token` is older than the rotation interval (a token with no issue time always is). */
+  rotationDue(token: string, now: number): boolean {
+    const issuedAt = tokenIssuedAt(token, now);
+    return issuedAt === null || now - issuedAt >= this.options.interval!;
+  }
+
   /** Rotates a token older than the interval; the validation then carries the new one. */
   async rotateIfDue(token: string, key: string, validation: Validation, now: number, client: SessionClientInfo): Promise<Validation> {
-    const issuedAt = tokenIssuedAt(token, now);
-    if (issuedAt !== null && now - issuedAt < this.options.interval!) return validation;
+    if (!this.rotationDue(token, now)) return validation;
     const issued = await this.rotate(token, now, client.userAgent);
     // Of concurrent requests with the old token, one rotates; the others find its successor.
     const renewedToken = issued?.token ?? this.successors.get(key);

@@ -149,6 +149,16 @@ export class SessionService<TUser = SessionUser> implements OnModuleInit, OnAppl
   }
 
   /**
+   * `authenticate` without a promise when the answer needs no I/O: the validation of a cached
+   * session, or null for a token refused by its shape alone. Undefined when the store must be
+   * asked: then call `authenticate`. The guard uses it so that a cache hit costs no promise; a
+   * guard of your own can too.
+   */
+  authenticateNow(presented: unknown, client?: AuthenticatingClient): SessionValidation<TUser> | null | undefined {
+    return this.authenticator.authenticateNow(presented, client) as SessionValidation<TUser> | null | undefined;
+  }
+
+  /**
    * For a connection that stays open (a WebSocket): authenticates `token` against the store
    * (never a cache, so a token revoked anywhere is refused), then calls `handlers.close()` when
    * the session ends (revoked or rotated away on any instance, or expired) and

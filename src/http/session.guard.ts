@@ -49,19 +49,33 @@ export class SessionGuard implements CanActivate {
     @Inject(Reflector) protected readonly reflector: Reflector,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  /**
+   * True, or throws the refusal. Synchronous on a cache hit (no promise, as Nest allows): most
+   * requests are one, and the promises of an async guard cost each of them CPU.
+   */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (this.shouldSkip(context)) return true;
     const type = context.getType<string>();
     try {
-      await this.authorize(context, type);
+      const pending = this.authorize(context, type);
+      if (pending === undefined) return true;
+      return pending.then(
+        () => true,
+        (error: unknown) => this.refuse(error, type),
+      );
     } catch (error) {
-      throw await inTransportTerms(error, type);
+      return this.refuse(error, type);
     }
-    return true;
   }
 
-  private async authorize(context: ExecutionContext, type: string): Promise<void> {
-    const { request, holder, response } = this.getRequestResponse(context);
+  private async refuse(error: unknown, type: string): Promise<never> {
+    throw await inTransportTerms(error, type);
+  }
+
+  // Undefined when the request was let through without waiting; a promise when the store was asked.
+  private authorize(context: ExecutionContext, type: string): Promise<void> | undefined {
+    const exchange = this.getRequestResponse(context);
+    const { request, holder, response } = exchange;
     // A WebSocket's handshake is its adapter's to check; it has no response to cache either.
     const overHttp = type === 'http' || type === 'graphql';
     // Before anything can fail: a 401 or 403 is as personal as a 200.
@@ -79,11 +93,18 @@ export class SessionGuard implements CanActivate {
       throw new ForbiddenException();
     }
     const client = this.transport.client(request, fromCookie && response !== undefined);
+    const admit = (validation: SessionValidation | null) => this.admit(validation, context, exchange, presented);
     // A socket is checked against the store once, then watched: its session's end closes it.
-    const validation =
-      type === 'ws' && !isBound(holder)
-        ? await bindSocket(this.sessions, holder, presented.token, client, (socket, v) => this.attach(socket, v, context))
-        : await this.sessions.authenticate(presented.token, client);
+    if (type === 'ws' && !isBound(holder)) {
+      return bindSocket(this.sessions, holder, presented.token, client, (socket, v) => this.attach(socket, v, context)).then(admit);
+    }
+    const known = this.sessions.authenticateNow(presented.token, client);
+    if (known !== undefined) return this.admit(known, context, exchange, presented);
+    return this.sessions.authenticate(presented.token, client).then(admit);
+  }
+
+  private admit(validation: SessionValidation | null, context: ExecutionContext, exchange: SessionExchange, presented: PresentedToken): undefined {
+    const { request, holder, response } = exchange;
     if (!validation) throw new UnauthorizedException();
     // A session bound to a device key (DBSC) needs its short bound cookie too, whatever carried the token.
     if (this.sessions.devices && !this.sessions.devices.admits(validation.session, this.transport.readBoundCookie(request))) {
@@ -92,10 +113,11 @@ export class SessionGuard implements CanActivate {
     }
     this.attach(holder, validation, context);
     // A bearer client manages its own token; only a cookie is re-sent with the new Max-Age.
-    if (validation.refreshed && fromCookie && response) {
+    if (validation.refreshed && presented.from === 'cookie' && response) {
       this.transport.write(response, { token: validation.renewedToken ?? presented.token, session: validation.session });
     }
     this.checkRequirements(validation, context);
+    return undefined;
   }
 
   /**
