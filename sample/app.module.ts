@@ -116,7 +116,8 @@ export class AppModule implements NestModule {
               resolvePermissions: (user) => permissionsOf(users, user),
               resolveContext: (user) => accountContextOf(users, user, maxSessions),
               ...options.session,
-              resolveUser: (id: string) => users.findById(id),
+              // The user joined to the session: a cache miss is one statement, not two.
+              userEntity: User,
             };
           },
         }),

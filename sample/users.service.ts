@@ -69,10 +69,6 @@ export class UsersService {
     return result.raw.length > 0;
   }
 
-  async findById(id: string): Promise<AccountUser | null> {
-    return query(() => this.users.findOne({ where: { id }, select: { id: true, email: true, createdAt: true } }));
-  }
-
   /** Whether `id` is the demo's admin: the first user to have registered (ties by id). */
   async isAdmin(id: string): Promise<boolean> {
     this.firstUserId ??= query(async () => {
