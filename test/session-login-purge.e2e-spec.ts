@@ -4,9 +4,10 @@ import { CreateSessionDetails1765000000000, hashToken, TypeOrmSessionStore } fro
 import { CreateSessionsTable1763856000000, CreateTestUsers1700000000000 } from './support/app.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
-// The login statement is prepared once per connection (issue 20): these check that what it does
-// at every login survives PostgreSQL's switch to a generic plan after five executions, and that
-// a connection which lost the statement (as behind a pooler in transaction mode) still logs in.
+// The login statement and the lookup by token hash are prepared once per connection (issue 20):
+// these check that what a login does survives PostgreSQL's switch to a generic plan after five
+// executions, and that a connection which lost a statement (as behind a pooler in transaction
+// mode) still logs in and still finds sessions.
 
 const HOUR = 3_600_000;
 
@@ -91,6 +92,23 @@ describe('the login statement, prepared', () => {
       expect(session.userId).toBe(userId);
       expect(await counts([userId])).toEqual({ [userId]: 0 });
       await login(store, userId);
+      expect(await query(`SELECT name FROM pg_prepared_statements`)).toEqual([]);
+    } finally {
+      await own.destroy();
+    }
+  });
+
+  it('finds a session by token hash with a prepared statement, and unprepared once the connection lost it', async () => {
+    const own = await newDataSource();
+    try {
+      const store = new TypeOrmSessionStore(own);
+      const query = (sql: string) => own.query(sql) as Promise<{ name: string }[]>;
+      const session = await login(store, await newUser());
+      expect((await store.findByTokenHash(session.tokenHash))?.id).toBe(session.id);
+      expect((await query(`SELECT name FROM pg_prepared_statements`)).length).toBe(2);
+      await query('DEALLOCATE ALL');
+      expect((await store.findByTokenHash(session.tokenHash))?.id).toBe(session.id);
+      expect(await store.findByTokenHash(hashToken(randomBytes(32).toString('base64url')))).toBeNull();
       expect(await query(`SELECT name FROM pg_prepared_statements`)).toEqual([]);
     } finally {
       await own.destroy();

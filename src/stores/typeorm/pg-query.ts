@@ -36,7 +36,7 @@ function poolOf(dataSource: DataSource, replica: boolean): PgPool {
   return pool;
 }
 
-// Not async: an unnamed statement (every read on the request path) pays no extra promise.
+// Not async: a statement pays no promise beyond pg's own, but for the fallback's catch when named.
 function send(pool: PgPool, sql: string, params: unknown[], name: string | undefined): ReturnType<PgPool['query']> {
   if (name === undefined || unpreparedOnly.has(pool)) return pool.query(sql, params);
   return pool.query({ name, text: sql, values: params }).catch((error: unknown) => {

@@ -96,6 +96,8 @@ export class TypeOrmSessionStore implements SessionStore {
   private readonly deviceBound: boolean;
   private readonly sql: typeof DETAILS_SQL;
   private readonly createDetailsName: string;
+  private readonly findSql: string;
+  private readonly findName: string;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -104,24 +106,28 @@ export class TypeOrmSessionStore implements SessionStore {
     this.deviceBound = Boolean(options.details && options.detailsOptions?.includes('deviceBound'));
     this.sql = this.deviceBound ? DEVICE_DETAILS_SQL : DETAILS_SQL;
     this.createDetailsName = statementName(this.sql.create);
+    this.findSql = options.details ? this.sql.findByTokenHash : `SELECT ${COLUMNS} FROM ${T} WHERE token = $1`;
+    this.findName = statementName(this.findSql);
     const users = options.users;
     if (users) {
       const sql = options.details
         ? withUserSql(users.selectList('u'), users.leftJoin('u', 's.user_id'), this.deviceBound)
         : `SELECT s.id, s.user_id, s.token, s.expires_at, s.created_at, ${users.selectList('u')} FROM ${T} s ${users.leftJoin('u', 's.user_id')} WHERE s.token = $1`;
+      const name = statementName(sql);
       this.findByTokenHashWithUser = (tokenHash) =>
-        this.findOne(sql, tokenHash, (row) => ({ session: toStored(row), user: users.hydrate(row as unknown as Record<string, unknown>) }));
+        this.findOne(sql, name, tokenHash, (row) => ({ session: toStored(row), user: users.hydrate(row as unknown as Record<string, unknown>) }));
     }
   }
 
   // A read by token hash: on a replica first when configured, then on the primary, since a
-  // replica may not yet have a login made a moment ago.
-  private async findOne<R>(sql: string, tokenHash: Buffer, map: (row: SessionRow) => R): Promise<R | null> {
+  // replica may not yet have a login made a moment ago. Prepared: it is every cache miss, and
+  // planning the join cost PostgreSQL about as much as running it.
+  private async findOne<R>(sql: string, name: string, tokenHash: Buffer, map: (row: SessionRow) => R): Promise<R | null> {
     if (this.options.readFromReplicas) {
-      const [row] = (await this.run(sql, [tokenHash], true)).rows;
+      const [row] = (await this.run(sql, [tokenHash], true, name)).rows;
       if (row) return map(row);
     }
-    const [row] = await this.rows(sql, [tokenHash]);
+    const [row] = (await this.run(sql, [tokenHash], false, name)).rows;
     return row ? map(row) : null;
   }
 
@@ -148,7 +154,7 @@ export class TypeOrmSessionStore implements SessionStore {
   }
 
   findByTokenHash(tokenHash: Buffer): Promise<StoredSession | null> {
-    return this.findOne(this.options.details ? this.sql.findByTokenHash : `SELECT ${COLUMNS} FROM ${T} WHERE token = $1`, tokenHash, toStored);
+    return this.findOne(this.findSql, this.findName, tokenHash, toStored);
   }
 
   async extendExpiry(session: StoredSession, expiresAt: Date, ifBefore: Date, now: Date, seenAt?: Date): Promise<boolean> {
