@@ -32,6 +32,8 @@ export const VARIANTS = {
   // Informational: b and c with every session detail on (metadata with lastSeen, reauthentication, data).
   bm: 'SessionGuard, cache on, details on',
   cm: 'SessionGuard, cache off, details on',
+  // Informational: g with its SELECT prepared once per connection, as the store prepares its own.
+  gp: 'floor, prepared statement',
   // a, b, c and g on @nestjs/platform-fastify: the same app and route, only the adapter differs.
   af: 'Fastify: Nest route, no authentication (ceiling)',
   bf: 'Fastify: SessionGuard, cache on',
@@ -57,6 +59,7 @@ export const SERVER_FILE: Record<Variant, string> = {
   bx: 'server-nest.ts',
   bm: 'server-nest.ts',
   cm: 'server-nest.ts',
+  gp: 'server-nest.ts',
   af: 'server-nest.ts',
   bf: 'server-nest.ts',
   cf: 'server-nest.ts',

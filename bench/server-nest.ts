@@ -16,6 +16,7 @@
  *   f   express-session + connect-redis 9 on node-redis 5 (prefix BENCH_REDIS_PREFIX + 'sess:')
  *   g   the floor of a database check: the route hashes the bearer token (sha256) and runs one
  *       pg SELECT of the session joined to its user (FLOOR_SQL) on the pool, nothing else
+ *   gp  g with that SELECT prepared (a named statement), as the store prepares its lookups
  * The SessionGuard variants are set up as the README recommends: `userEntity` (the bench's users
  * entity), so a cache miss reads the session and its user in one statement on PostgreSQL, and
  * the user by primary key after the session on Redis. c2 and the express-session variants load
@@ -58,7 +59,7 @@ const variant: string = ON_FASTIFY[requested] ?? requested;
 const GUARDED = ['b', 'c', 'c2', 'e', 'e0', 'bj', 'bx', 'bm', 'cm'];
 const BENCH_JWT_SECRET = 'benchmark jwt secret, 32 bytes or more, not a real one';
 const EXPRESS_SESSION = ['d', 'f'];
-if (![...GUARDED, ...EXPRESS_SESSION, 'a', 'g'].includes(variant)) failChild(new Error(`server-nest: unknown variant ${variant}`));
+if (![...GUARDED, ...EXPRESS_SESSION, 'a', 'g', 'gp'].includes(variant)) failChild(new Error(`server-nest: unknown variant ${variant}`));
 
 /** The bench's users table (bench/run.ts creates it), for `userEntity`. */
 @Entity({ name: 'users' })
@@ -144,7 +145,7 @@ class FloorController {
     const match = authorization === undefined ? null : BEARER.exec(authorization);
     if (!match) throw new UnauthorizedException();
     const tokenHash = createHash('sha256').update(match[1], 'ascii').digest();
-    const { rows } = await this.pool.query<BenchUser>(FLOOR_SQL, [tokenHash]);
+    const { rows } = await this.pool.query<BenchUser>(variant === 'gp' ? { name: 'floor', text: FLOOR_SQL, values: [tokenHash] } : { text: FLOOR_SQL, values: [tokenHash] });
     if (!rows[0]) throw new UnauthorizedException();
     return { id: rows[0].id, email: rows[0].email };
   }
@@ -170,7 +171,7 @@ function sessionOptions(dataSource: DataSource): SessionModuleOptions<BenchUser>
 
 function appModule(): Type<unknown> {
   const guarded = GUARDED.includes(variant);
-  const controller = guarded ? GuardedController : EXPRESS_SESSION.includes(variant) ? ExpressSessionController : variant === 'g' ? FloorController : OpenController;
+  const controller = guarded ? GuardedController : EXPRESS_SESSION.includes(variant) ? ExpressSessionController : variant === 'g' || variant === 'gp' ? FloorController : OpenController;
   @Module({
     imports: [
       TypeOrmModule.forRoot({ type: 'postgres', url: requireEnv('DATABASE_URL'), entities: [UserEntity], autoLoadEntities: true, poolSize: POOL_SIZE }),

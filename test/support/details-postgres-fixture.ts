@@ -1,3 +1,4 @@
+import { afterAll } from '@jest/globals';
 import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { CreateSessionDetails1765000000000 } from '../../src/index.js';
 import { CreateSessionsTable1763856000000, CreateTestUsers1700000000000 } from './app.js';
