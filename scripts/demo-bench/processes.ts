@@ -1,0 +1,139 @@
+/**
+ * The parent's side of the demo benchmark's children (bench/run.ts's patterns, which it keeps
+ * to itself): forking a server under tsx, waiting for its `ready`, asking its CPU time and its
+ * statement count over IPC, driving one of its routes with autocannon, and stopping it.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import type { ChildMessage } from '../../bench/common.js';
+import type { CountedMessage, ServerName } from './protocol.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const FILES: Record<ServerName, string> = { 'demo-hit': 'server-demo.ts', 'demo-miss': 'server-demo.ts', floor: 'server-floor.ts' };
+
+export const log = (message: string) => process.stderr.write(`[demo-bench] ${message}\n`);
+
+export interface Child {
+  name: ServerName;
+  port: number;
+  process: ChildProcess;
+  /** The end of what it wrote, for an error message. */
+  output(): string;
+}
+
+export const children = new Set<ChildProcess>();
+
+/** Forks a server child and resolves once it listens. */
+export async function startServer(name: ServerName, env: Record<string, string>): Promise<Child> {
+  const child = fork(join(HERE, FILES[name]), [], {
+    // tsx's ESM hooks only: its CommonJS hook would give @nestjs/throttler (CommonJS, in the demo)
+    // a second @nestjs/core on require(), and Nest could not inject the throttler's Reflector.
+    execArgv: ['--import', 'tsx/esm'],
+    // Ours, not bench/'s (which does not include scripts/): decorators, and no `paths` sending
+    // 'nestjs-sessions' to src/ (see tsconfig.json here).
+    env: { ...process.env, TSX_TSCONFIG_PATH: join(HERE, 'tsconfig.json'), NO_COLOR: '1', ...env, DEMO_BENCH_SERVER: name },
+    // The demo logs at 'log' level (its route map at start): kept, not shown, unless it fails.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  child.on('error', (error) => log(`${name}: ${error.message}`));
+  let tail = '';
+  const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const output = () => tail;
+  try {
+    const { port } = await answer<{ port: number }>(child, 'ready', name, 120_000);
+    return { name, port, process: child, output };
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n--- ${name}'s output ---\n${tail}`);
+  }
+}
+
+/** The first message of `type` from a child, or its error or exit as a rejection. */
+function answer<T>(child: ChildProcess, type: string, what: string, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => finish(() => reject(new Error(`${what}: no ${type} within ${timeoutMs / 1000} s`))), timeoutMs);
+    const finish = (then: () => void) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      then();
+    };
+    const onMessage = (message: ChildMessage | CountedMessage) => {
+      if (message.type === 'error') finish(() => reject(new Error(`${what}: ${message.message}`)));
+      else if (message.type === type) finish(() => resolve(message as T));
+    };
+    const onExit = (code: number | null, signal: string | null) => finish(() => reject(new Error(`${what}: exited (${signal ?? code})`)));
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+  });
+}
+
+export function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    if (child.connected) child.send({ type: 'stop' });
+    else child.kill('SIGTERM');
+  });
+}
+
+/** The CPU time (user + system, µs) the child has used so far. */
+export async function cpuOf(child: Child): Promise<number> {
+  if (!child.process.connected) throw new Error(`${child.name} is gone`);
+  const reply = answer<{ micros: number }>(child.process, 'cpu', `${child.name} CPU`, 5_000);
+  child.process.send({ type: 'cpu' });
+  return (await reply).micros;
+}
+
+/** The SQL statements the child sends while `work` runs. */
+export async function statementsDuring(child: Child, work: () => Promise<unknown>): Promise<number> {
+  child.process.send({ type: 'count-start' });
+  await work();
+  const reply = answer<CountedMessage>(child.process, 'counted', `${child.name} statements`, 5_000);
+  child.process.send({ type: 'count-stop' });
+  return (await reply).statements;
+}
+
+export interface Sample {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  /** The server process's CPU time per answered request, µs: steadier than req/s on a busy machine. */
+  cpuPerRequest: number;
+  /** For the cache-hit measurement: the cache's own hits and misses meanwhile (sessions_cache_total). */
+  cache?: { hit: number; miss: number };
+  loadAverage: number;
+}
+
+/** Drives `path` on the child for `durationMs`, each connection with its own headers (its user's session). */
+export async function load(child: Child, path: string, headers: Record<string, string>[], connections: number, durationMs: number): Promise<Sample> {
+  let next = 0;
+  const cpuBefore = await cpuOf(child);
+  const result = await autocannon({
+    url: `http://127.0.0.1:${child.port}${path}`,
+    connections,
+    duration: durationMs / 1000,
+    setupClient: (client) => client.setHeaders(headers[next++ % headers.length]),
+  });
+  const cpu = (await cpuOf(child)) - cpuBefore;
+  return {
+    rps: result['2xx'] / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    cpuPerRequest: cpu / Math.max(1, result['2xx'] + result.non2xx),
+    loadAverage: 0,
+  };
+}
