@@ -32,6 +32,9 @@ export const VARIANTS = {
   // Informational: b and c with every session detail on (metadata with lastSeen, reauthentication, data).
   bm: 'SessionGuard, cache on, details on',
   cm: 'SessionGuard, cache off, details on',
+  // Informational: a guard that attaches a constant user, and @CurrentUser(): what Nest's guard and
+  // parameter handling cost on their own, so b - bt is the session check alone.
+  bt: 'trivial guard: a constant user, no session check',
   // Informational: g with its SELECT prepared once per connection, as the store prepares its own.
   gp: 'floor, prepared statement',
   // a, b, c and g on @nestjs/platform-fastify: the same app and route, only the adapter differs.
@@ -60,6 +63,7 @@ export const SERVER_FILE: Record<Variant, string> = {
   bm: 'server-nest.ts',
   cm: 'server-nest.ts',
   gp: 'server-nest.ts',
+  bt: 'server-nest.ts',
   af: 'server-nest.ts',
   bf: 'server-nest.ts',
   cf: 'server-nest.ts',

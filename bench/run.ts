@@ -53,7 +53,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const USERS = 1_000;
 const CORE: Variant[] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'af', 'bf', 'cf', 'gf'];
-const INFORMATIONAL: Variant[] = ['e0', 'c2', 'd0', 'g0', 'gp', 'bj', 'bx', 'bm', 'cm'];
+const INFORMATIONAL: Variant[] = ['e0', 'c2', 'd0', 'g0', 'gp', 'bt', 'bj', 'bx', 'bm', 'cm'];
 const require = createRequire(import.meta.url);
 
 // ---- arguments --------------------------------------------------------------------------------
@@ -301,7 +301,8 @@ async function logIn(server: Server, users: BenchUser[], connections: number, da
   const mine = users.slice(0, connections);
   const variant = baseOf(server.variant);
   switch (variant) {
-    case 'a': {
+    case 'a':
+    case 'bt': {
       // No authentication; the same header bytes as the bearer variants.
       server.credentials = mine.map((user) => ({ headers: { authorization: `Bearer ${generateToken()}` }, user }));
       break;
@@ -356,12 +357,12 @@ async function logIn(server: Server, users: BenchUser[], connections: number, da
   await inSeries(server.credentials, async ({ headers, user }) => {
     const response = await fetch(`http://127.0.0.1:${server.port}/me`, { headers });
     const body = (await response.json()) as BenchUser;
-    const expected = variant === 'a' ? undefined : user;
+    const expected = variant === 'a' || variant === 'bt' ? undefined : user;
     if (response.status !== 200 || (expected && (body.id !== expected.id || body.email !== expected.email))) {
       throw new Error(`server ${server.variant}: GET /me answered ${response.status} ${JSON.stringify(body)}, expected ${JSON.stringify(expected ?? '200')}`);
     }
   });
-  if (variant !== 'a') {
+  if (variant !== 'a' && variant !== 'bt') {
     const refused = await fetch(`http://127.0.0.1:${server.port}/me`);
     await refused.arrayBuffer();
     if (refused.status !== 401) throw new Error(`server ${server.variant}: GET /me without a session answered ${refused.status}, expected 401`);
@@ -597,6 +598,8 @@ async function main(): Promise<void> {
     ['a/f (no auth vs express-session + Redis, the bound of e/f)', ratio('a', 'f')],
     ['g/d (floor vs express-session + pg; "about 2.6")', ratio('g', 'd')],
     ['c/g0 (cache off vs the node:http floor)', ratio('c', 'g0')],
+    ['bt/a (a guard and @CurrentUser() with no session check, vs no guard)', ratio('bt', 'a')],
+    ['b/bt (the session check, cache on, vs a guard that checks nothing)', ratio('b', 'bt')],
     ['c/gp (cache off vs the floor with its SELECT prepared, as the store prepares its own)', ratio('c', 'gp')],
     ['af/a (Fastify vs Express, no auth)', ratio('af', 'a')],
     ['bf/b (Fastify vs Express, cache on)', ratio('bf', 'b')],

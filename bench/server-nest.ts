@@ -16,6 +16,8 @@
  *   f   express-session + connect-redis 9 on node-redis 5 (prefix BENCH_REDIS_PREFIX + 'sess:')
  *   g   the floor of a database check: the route hashes the bearer token (sha256) and runs one
  *       pg SELECT of the session joined to its user (FLOOR_SQL) on the pool, nothing else
+ *   bt  a guard that attaches a constant user and sets Cache-Control, read by @CurrentUser(): b's
+ *       route without the session check
  *   gp  g with that SELECT prepared (a named statement), as the store prepares its lookups
  * The SessionGuard variants are set up as the README recommends: `userEntity` (the bench's users
  * entity), so a cache miss reads the session and its user in one statement on PostgreSQL, and
@@ -37,7 +39,23 @@
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
-import { Body, Controller, Get, Headers, HttpCode, Inject, Module, Post, Req, UnauthorizedException, UseGuards, type Type } from '@nestjs/common';
+import {
+  Body,
+  type CanActivate,
+  Controller,
+  type ExecutionContext,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Injectable,
+  Module,
+  Post,
+  Req,
+  UnauthorizedException,
+  UseGuards,
+  type Type,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -59,7 +77,7 @@ const variant: string = ON_FASTIFY[requested] ?? requested;
 const GUARDED = ['b', 'c', 'c2', 'e', 'e0', 'bj', 'bx', 'bm', 'cm'];
 const BENCH_JWT_SECRET = 'benchmark jwt secret, 32 bytes or more, not a real one';
 const EXPRESS_SESSION = ['d', 'f'];
-if (![...GUARDED, ...EXPRESS_SESSION, 'a', 'g', 'gp'].includes(variant)) failChild(new Error(`server-nest: unknown variant ${variant}`));
+if (![...GUARDED, ...EXPRESS_SESSION, 'a', 'bt', 'g', 'gp'].includes(variant)) failChild(new Error(`server-nest: unknown variant ${variant}`));
 
 /** The bench's users table (bench/run.ts creates it), for `userEntity`. */
 @Entity({ name: 'users' })
@@ -87,6 +105,26 @@ class OpenController {
   @Get('me')
   me(): BenchUser {
     return { id: CEILING_USER.id, email: CEILING_USER.email };
+  }
+}
+
+// bt: what b's guard does to a request but the session check: a user attached, Cache-Control set.
+@Injectable()
+class ConstantUserGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const http = context.switchToHttp();
+    http.getRequest<{ user?: BenchUser }>().user = CEILING_USER;
+    http.getResponse<{ setHeader(name: string, value: string): void }>().setHeader('cache-control', 'no-store');
+    return true;
+  }
+}
+
+@Controller()
+class TrivialGuardController {
+  @UseGuards(ConstantUserGuard)
+  @Get('me')
+  me(@CurrentUser() user: BenchUser): BenchUser {
+    return { id: user.id, email: user.email };
   }
 }
 
@@ -171,7 +209,7 @@ function sessionOptions(dataSource: DataSource): SessionModuleOptions<BenchUser>
 
 function appModule(): Type<unknown> {
   const guarded = GUARDED.includes(variant);
-  const controller = guarded ? GuardedController : EXPRESS_SESSION.includes(variant) ? ExpressSessionController : variant === 'g' || variant === 'gp' ? FloorController : OpenController;
+  const controller = guarded ? GuardedController : variant === 'bt' ? TrivialGuardController : EXPRESS_SESSION.includes(variant) ? ExpressSessionController : variant === 'g' || variant === 'gp' ? FloorController : OpenController;
   @Module({
     imports: [
       TypeOrmModule.forRoot({ type: 'postgres', url: requireEnv('DATABASE_URL'), entities: [UserEntity], autoLoadEntities: true, poolSize: POOL_SIZE }),
