@@ -92,7 +92,17 @@ export class SessionTransport {
    */
   client(request: HttpRequestLike, rotatable = false): SessionClientInfo & { rotatable: boolean } {
     const userAgent = request.headers['user-agent'];
-    return { userAgent: typeof userAgent === 'string' ? userAgent : '', ip: this.options.metadata?.ip ? addressOf(request) : null, rotatable };
+    const agent = typeof userAgent === 'string' ? userAgent : '';
+    if (!this.options.metadata?.ip) return { userAgent: agent, ip: null, rotatable };
+    // Read when a session is made or rotated, not on every request: Express's `req.ip` runs its
+    // trust-proxy check each time it is read, and a cache hit never needs it.
+    return {
+      userAgent: agent,
+      get ip() {
+        return addressOf(request);
+      },
+      rotatable,
+    };
   }
 
   /**
