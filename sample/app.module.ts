@@ -1,4 +1,4 @@
-import { type DynamicModule, Inject, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { type DynamicModule, Inject, type MiddlewareConsumer, Module, type NestModule, type Type } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { PassportModule } from '@nestjs/passport';
@@ -41,6 +41,8 @@ export interface DemoAppOptions {
   http?: 'express' | 'fastify';
   /** How recently the user must have proved who they are for `GET /me/security` (SESSION_FRESH_AGE). Default 10m. */
   freshAge?: Duration;
+  /** Controllers of the app's own beside the demo's (the demo benchmark adds an open route). */
+  controllers?: Type[];
   /** The login throttling's limits; the defaults (10 failures per email, 100 attempts per address, in 15 minutes) when left out. */
   loginThrottle?: LoginThrottleOptions;
   /** The bearer token `GET /metrics` asks for (METRICS_TOKEN); without one there is no `/metrics`. */
@@ -133,6 +135,7 @@ export class AppModule implements NestModule {
         HealthController,
         ...(options.metricsToken ? [metricsController(options.metricsToken)] : []),
         PagesController,
+        ...(options.controllers ?? []),
       ],
       providers: [
         LocalStrategy,

@@ -14,7 +14,7 @@
  * (scripts/demo-bench/server-*.ts):
  *   demo-hit   the demo as createDemoApp builds it (APP_GUARD SessionGuard, resolvePermissions and
  *              resolveContext, the session details, metrics with METRICS_TOKEN), cache on, plus
- *              one `@Public() GET /bench/open` answering /me's shape from a constant;
+ *              one `@Public() GET /bench/open` answering /me's shape, with two parameters as /me has, from constants;
  *   demo-miss  the same demo with the cache off (SESSION_CACHE_SIZE=0);
  *   floor      bare Express + a pg Pool of 10: sha256 of the bearer token and one SELECT of the
  *              session joined to its user on the same tables.

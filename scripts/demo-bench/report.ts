@@ -9,7 +9,7 @@ import type { ServerName } from './protocol.js';
 /** The measurements: two routes of the cache-on demo, the cache-off demo, the floor (and prepared). */
 export const MEASURES = {
   hit: { server: 'demo-hit', path: '/me', what: 'demo, cache on: GET /me (a cache hit)' },
-  open: { server: 'demo-hit', path: '/bench/open', what: 'demo, same process: @Public() GET /bench/open' },
+  open: { server: 'demo-hit', path: '/bench/open', what: 'demo, same process: @Public() GET /bench/open, same params' },
   miss: { server: 'demo-miss', path: '/me', what: 'demo, cache off: GET /me' },
   floor: { server: 'floor', path: '/me', what: 'floor: Express + pg, sha256 + one SELECT JOIN users' },
   floorp: { server: 'floor', path: '/me/prepared', what: 'floor, the SELECT prepared (no target)' },
