@@ -496,14 +496,11 @@ async function main(): Promise<void> {
 
   // The service child sets itself up meanwhile too (Nest, users, sessions), then waits for `go`.
   let serviceChild: ChildProcess | undefined;
-  let serviceResult: Promise<ServiceResult> | undefined;
   let servicePrepared: Promise<unknown> = Promise.resolve();
   if (options.service) {
     serviceChild = spawn('service.ts', { DATABASE_URL: db.url, BENCH_SERVICE: JSON.stringify(options.serviceConfig) });
     servicePrepared = answer(serviceChild, 'prepared', 'service set-up', 300_000);
-    serviceResult = answer<ServiceResult>(serviceChild, 'result', 'service', 900_000);
     servicePrepared.catch(() => undefined);
-    serviceResult.catch(() => undefined);
   }
 
   log(`starting ${options.variants.length} servers`);
@@ -536,8 +533,11 @@ async function main(): Promise<void> {
   log(`HTTP part done at ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
   let service: ServiceResult | undefined;
-  if (serviceChild && serviceResult) {
+  if (serviceChild) {
     log('service-level figures');
+    if (serviceChild.exitCode !== null || serviceChild.signalCode !== null) throw new Error('service: exited while the HTTP part ran');
+    // Timed from `go`, not from the spawn: the HTTP part before it takes 20 minutes and more.
+    const serviceResult = answer<ServiceResult>(serviceChild, 'result', 'service', 900_000);
     serviceChild.send({ type: 'go' });
     service = await serviceResult;
   }
