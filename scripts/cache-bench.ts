@@ -12,7 +12,7 @@
  *   off       cache: false, a SELECT per request (the floor of the cache's worth);
  *   entries   the default cache, bounded at 10,000 entries;
  *   bytes     a cache bounded by estimated bytes (lru-cache maxSize + sizeCalculation,
- *             src/cache/entry-size.ts) with the budget the default takes with small users;
+ *             scripts/cache-bench/entry-size.ts) with the budget the default takes with small users;
  *   all       a cache of 100,000 entries: everything fits, the ceiling (filled first).
  * with small users ({id, email}), and entries and bytes again with a mixed population (every
  * tenth user carries a 2 KB profile), where a bound by entries no longer bounds the memory;
@@ -32,10 +32,11 @@ import type { DataSource } from 'typeorm';
 import { register } from 'prom-client';
 import { SessionService } from '../src/index.js';
 import { cachedSession } from '../src/cache/cached-entry.js';
-import { entryBytes } from '../src/cache/entry-size.js';
-import { LocalSessionCache } from '../src/cache/local-session.cache.js';
+import { ByteBoundCache, entryBytes } from './cache-bench/entry-size.js';
+import type { LocalSessionCache } from '../src/cache/local-session.cache.js';
 import { DEFAULT_CACHE_SIZE } from '../src/cache/cache.options.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
+import { dropLogged, runScript } from '../bench/support.js';
 import { loadSessions, startApp, userResolver } from './cache-bench/setup.js';
 import { drive, type LoadResult, type Pattern, uniform, zipf } from './cache-bench/workload.js';
 
@@ -93,13 +94,13 @@ function budget(mix: Mix): number {
 
 let db: TestDatabase | undefined;
 let app: INestApplicationContext | undefined;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: dropping ${db?.name ?? 'nothing'} and exiting`);
-    const dropping = db?.drop() ?? Promise.resolve();
-    db = undefined;
-    dropping.catch((error) => log(`could not drop the database: ${error}`)).finally(() => process.exit(130));
-  });
+// The database first: WITH (FORCE) ends our connections, so Ctrl-C during a load leaves at once.
+async function cleanUp(): Promise<void> {
+  const dropping = db;
+  db = undefined;
+  await dropLogged(dropping, log);
+  await app?.close().catch(() => undefined);
+  app = undefined;
 }
 
 async function run(url: string, data: { tokens: string[]; userIds: string[] }, mix: Mix, variant: Variant, patterns: Pattern[], offHeap: Map<string, number>, rows: Row[]): Promise<void> {
@@ -108,7 +109,7 @@ async function run(url: string, data: { tokens: string[]; userIds: string[] }, m
   const sessions = app.get(SessionService) as SessionService<{ id: string }>;
   const local = (sessions as unknown as { authenticator: { local: { cache: LocalSessionCache | null } } }).authenticator.local;
   // The one variant the module has no option for: swapped in before the first validation.
-  if (variant === 'bytes' || variant === 'bytes=') local.cache = new LocalSessionCache(TTL, SESSIONS, budget(variant === 'bytes' ? 'small' : mix));
+  if (variant === 'bytes' || variant === 'bytes=') local.cache = new ByteBoundCache(TTL, budget(variant === 'bytes' ? 'small' : mix));
   if (variant === 'all') {
     log(`${mix}/${variant}: filling all ${SESSIONS.toLocaleString('en-US')} sessions`);
     await drive(sessions, data.tokens, data.userIds, LOOPS, { indexes: Array.from({ length: SESSIONS }, (_, i) => i) });
@@ -199,14 +200,4 @@ async function main(): Promise<void> {
   if (rows.some((r) => r.failures > 0)) process.exitCode = 1;
 }
 
-try {
-  await main();
-} catch (error) {
-  process.exitCode = 1;
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-} finally {
-  await app?.close().catch((error: unknown) => log(`closing the app failed: ${error}`));
-  const dropping = db;
-  db = undefined;
-  if (dropping) await dropping.drop().then(() => log(`dropped ${dropping.name}`), (error: unknown) => log(`could not drop ${dropping.name}: ${error}`));
-}
+await runScript(log, main, cleanUp);

@@ -36,7 +36,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
-import { children, type Child, load, log, type Sample, startServer, statementsDuring, stopChild } from './demo-bench/processes.js';
+import { dropLogged, runScript, stopChild } from '../bench/support.js';
+import { children, type Child, load, log, type Sample, startServer, statementsDuring } from './demo-bench/processes.js';
 import { MEASURES, type Measure, report, shuffled, writeJson } from './demo-bench/report.js';
 import { cacheCounters, checkServers, inSeries, logInUsers } from './demo-bench/sessions.js';
 
@@ -93,24 +94,12 @@ function checkBuild(): string {
 }
 
 let db: TestDatabase | undefined;
-let cleaning: Promise<void> | undefined;
 
-/** Stops the servers and drops the database, once: Ctrl-C and the failing run it causes share one clean-up, and both wait for it. */
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    await Promise.all([...children].map(stopChild));
-    const dropping = db;
-    if (dropping) await dropping.drop().then(() => log(`dropped ${dropping.name}`), (error) => log(`could not drop ${dropping.name}: ${error}`));
-  })();
-  return cleaning;
+async function cleanUp(): Promise<void> {
+  await Promise.all([...children].map(stopChild));
+  await dropLogged(db, log);
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping the servers, dropping the database`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
 process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
@@ -193,12 +182,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  process.exitCode = 1;
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-} finally {
-  await cleanUp();
-  process.exit();
-}
+await runScript(log, main, cleanUp);

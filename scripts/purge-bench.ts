@@ -24,6 +24,7 @@ import type { DataSource } from 'typeorm';
 import { CreateSessionsTable1763856000000, SESSIONS_TABLE, SessionModule, type SessionModuleOptions, SessionService } from '../src/index.js';
 import { resolveSessionOptions } from '../src/options/resolve-options.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
+import { dropLogged, runScript } from '../bench/support.js';
 
 const LIVE_SESSIONS = 1_000;
 const CONCURRENCY = 16;
@@ -94,14 +95,13 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 let db: TestDatabase | undefined;
 let app: INestApplicationContext | undefined;
 
-// Ctrl-C: drop the database at once (WITH (FORCE) ends our connections) and leave.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: dropping ${db?.name ?? 'nothing'} and exiting`);
-    const dropping = db?.drop() ?? Promise.resolve();
-    db = undefined;
-    dropping.catch((error) => log(`could not drop the database: ${error}`)).finally(() => process.exit(130));
-  });
+// The database first: WITH (FORCE) ends our connections, so Ctrl-C during a load leaves at once.
+async function cleanUp(): Promise<void> {
+  const dropping = db;
+  db = undefined;
+  await dropLogged(dropping, log);
+  await app?.close().catch(() => undefined);
+  app = undefined;
 }
 
 async function startApp(url: string): Promise<INestApplicationContext> {
@@ -235,23 +235,4 @@ async function main(): Promise<void> {
   if (purge.failures + baseline.failures > 0) process.exitCode = 1;
 }
 
-try {
-  await main();
-} catch (error) {
-  process.exitCode = 1;
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-} finally {
-  try {
-    await app?.close();
-  } catch (error) {
-    log(`closing the app failed: ${error}`);
-  }
-  const dropping = db;
-  db = undefined;
-  if (dropping) {
-    await dropping.drop().then(
-      () => log(`dropped ${dropping.name}`),
-      (error) => log(`could not drop ${dropping.name}: ${error}`),
-    );
-  }
-}
+await runScript(log, main, cleanUp);

@@ -40,6 +40,7 @@ import type { DataSource } from 'typeorm';
 import { CreateSessionsTable1763856000000, SESSIONS_TABLE, SessionModule, SessionService } from '../src/index.js';
 import { hashToken } from '../src/tokens/opaque-token.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
+import { dropLogged, runScript } from '../bench/support.js';
 import { fill, hotTokens, layout, LISTING_SESSIONS, LISTING_USER, repair, tableSize } from './scale-bench/data.js';
 import { CONCURRENCY, forMs, listingLoad, loginLoad, validationLoad } from './scale-bench/measure.js';
 import { checks, type SizeResult, sizeReport, summaryReport } from './scale-bench/report.js';
@@ -108,14 +109,13 @@ const log = (message: string) => process.stderr.write(`[scale-bench] ${message}\
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const secs = (since: number) => (performance.now() - since) / 1000;
 
-// Ctrl-C: drop the database at once (WITH (FORCE) ends our connections) and leave.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: dropping ${db?.name ?? 'nothing'} and exiting`);
-    const dropping = db?.drop() ?? Promise.resolve();
-    db = undefined;
-    dropping.catch((error) => log(`could not drop the database: ${error}`)).finally(() => process.exit(130));
-  });
+// The database first: WITH (FORCE) ends our connections, so Ctrl-C during a load leaves at once.
+async function cleanUp(): Promise<void> {
+  const dropping = db;
+  db = undefined;
+  await dropLogged(dropping, log);
+  await app?.close().catch(() => undefined);
+  app = undefined;
 }
 
 function startApp(url: string): Promise<INestApplicationContext> {
@@ -284,7 +284,7 @@ async function runSize(rows: number, settings: SettingsName, args: Args): Promis
     app = undefined;
     const dropping = db;
     db = undefined;
-    await dropping?.drop().catch((error) => log(`could not drop ${dropping.name}: ${error}`));
+    await dropLogged(dropping, log);
   }
 }
 
@@ -327,14 +327,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  process.exitCode = 1;
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-} finally {
-  await app?.close().catch(() => undefined);
-  const dropping = db;
-  db = undefined;
-  await dropping?.drop().catch((error) => log(`could not drop ${dropping.name}: ${error}`));
-}
+await runScript(log, main, cleanUp);

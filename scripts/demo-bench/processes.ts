@@ -1,13 +1,13 @@
 /**
- * The parent's side of the demo benchmark's children (bench/run.ts's patterns, which it keeps
- * to itself): forking a server under tsx, waiting for its `ready`, asking its CPU time and its
- * statement count over IPC, driving one of its routes with autocannon, and stopping it.
+ * The parent's side of the demo benchmark's children (bench/run.ts's patterns; bench/support.ts
+ * holds what the two share): forking a server under tsx, waiting for its `ready`, asking its CPU
+ * time and its statement count over IPC, and driving one of its routes with autocannon.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import type { ChildMessage } from '../../bench/common.js';
+import { answer } from '../../bench/support.js';
 import type { CountedMessage, ServerName } from './protocol.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -51,39 +51,6 @@ export async function startServer(name: ServerName, env: Record<string, string>)
   } catch (error) {
     throw new Error(`${(error as Error).message}\n--- ${name}'s output ---\n${tail}`);
   }
-}
-
-/** The first message of `type` from a child, or its error or exit as a rejection. */
-function answer<T>(child: ChildProcess, type: string, what: string, timeoutMs: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => finish(() => reject(new Error(`${what}: no ${type} within ${timeoutMs / 1000} s`))), timeoutMs);
-    const finish = (then: () => void) => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      then();
-    };
-    const onMessage = (message: ChildMessage | CountedMessage) => {
-      if (message.type === 'error') finish(() => reject(new Error(`${what}: ${message.message}`)));
-      else if (message.type === type) finish(() => resolve(message as T));
-    };
-    const onExit = (code: number | null, signal: string | null) => finish(() => reject(new Error(`${what}: exited (${signal ?? code})`)));
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
-}
-
-export function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    if (child.connected) child.send({ type: 'stop' });
-    else child.kill('SIGTERM');
-  });
 }
 
 /** The CPU time (user + system, µs) the child has used so far. */

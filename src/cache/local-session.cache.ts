@@ -1,6 +1,5 @@
 import { LRUCache } from 'lru-cache';
 import { type CachedSession, type CachedSessionInput, cachedSession } from './cached-entry.js';
-import { entryBytes } from './entry-size.js';
 
 export type { CachedSession } from './cached-entry.js';
 
@@ -10,26 +9,14 @@ export type { CachedSession } from './cached-entry.js';
  * clock is not the wall clock; the size bound keeps the memory bounded.
  */
 export class LocalSessionCache<TUser = unknown> {
-  private readonly lru: LRUCache<string, CachedSession<TUser>>;
+  // Protected for scripts/cache-bench's byte-bounded variant, the comparison issue 20 asked for.
+  protected lru: LRUCache<string, CachedSession<TUser>>;
 
-  /**
-   * `maxBytes`: bound the entries' estimated bytes (entry-size.ts) instead of their number, for
-   * comparing the two (scripts/cache-bench.ts); not a module option. Without `max`, lru-cache
-   * grows its arrays as it fills rather than sizing them up front.
-   */
   constructor(
     private readonly ttl: number,
     size: number,
-    maxBytes?: number,
   ) {
-    this.lru = maxBytes
-      ? new LRUCache<string, CachedSession<TUser>>({ maxSize: maxBytes, sizeCalculation: (entry, key) => entryBytes(entry, key) })
-      : new LRUCache<string, CachedSession<TUser>>({ max: size });
-  }
-
-  /** The estimated bytes held, when bounded by bytes; 0 otherwise. */
-  get bytes(): number {
-    return this.lru.calculatedSize ?? 0;
+    this.lru = new LRUCache<string, CachedSession<TUser>>({ max: size });
   }
 
   get(key: string, now: number): CachedSession<TUser> | undefined {
