@@ -8,17 +8,7 @@ import { join } from 'node:path';
 import { POOL_SIZE, type Variant, VARIANTS } from './common.js';
 import type { MemoryResult } from './memory.js';
 import type { ServiceResult, Throughput } from './service.js';
-
-/** One variant's measurement in one round. */
-export interface Sample {
-  rps: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
-  /** The server process's CPU time per answered request, µs: steadier than req/s on a busy machine. */
-  cpuPerRequest: number;
-}
+import type { Sample } from './support.js';
 
 /** The median of the finite values; NaN for none. */
 export function median(values: number[]): number {

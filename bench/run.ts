@@ -41,10 +41,10 @@ import { Redis } from 'ioredis';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
 import { type Variant, VARIANTS } from './common.js';
 import type { MemoryResult } from './memory.js';
-import { fixed, int, report, type Sample } from './report.js';
+import { fixed, int, report } from './report.js';
 import { children, load, log, logIn, resultOf, setUpDatabase, spawn, startServer } from './servers.js';
 import type { ServiceConfig, ServiceResult } from './service.js';
-import { answer, dropLogged, runScript, stopChild } from './support.js';
+import { answer, dropLogged, runScript, type Sample, stopChild } from './support.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

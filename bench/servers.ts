@@ -15,8 +15,7 @@ import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { createSessionDetailsMigration, createSessionsMigration } from '../src/index.js';
 import { generateToken } from '../src/tokens/opaque-token.js';
 import { baseOf, type ChildMessage, SERVER_FILE, type Variant } from './common.js';
-import type { Sample } from './report.js';
-import { answer } from './support.js';
+import { answer, type Sample, sampleOf } from './support.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const USERS = 1_000;
@@ -225,13 +224,5 @@ export async function load(server: Server, connections: number, durationMs: numb
     // Each connection its own user's session.
     setupClient: (client) => client.setHeaders(server.credentials[next++ % server.credentials.length].headers),
   });
-  const cpu = (await cpuOf(server)) - cpuBefore;
-  return {
-    rps: result['2xx'] / result.duration,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    cpuPerRequest: cpu / Math.max(1, result['2xx'] + result.non2xx),
-  };
+  return sampleOf(result, (await cpuOf(server)) - cpuBefore);
 }

@@ -1,9 +1,10 @@
 /**
  * What bench/run.ts and the benchmarks under scripts/ share: a child's answer over IPC, stopping
- * a child, and a script's run with its clean-up (the throwaway database dropped at the end, on a
+ * a child, a load's sample, and a script's run with its clean-up (the throwaway database dropped at the end, on a
  * failure and on Ctrl-C alike).
  */
 import type { ChildProcess } from 'node:child_process';
+import type autocannon from 'autocannon';
 import type { TestDatabase } from '../test/support/database.js';
 
 type Log = (message: string) => void;
@@ -45,6 +46,38 @@ export function stopChild(child: ChildProcess): Promise<void> {
 /** Drops a benchmark's database, saying so: a drop that fails is worth a line, not a failed run. */
 export async function dropLogged(db: TestDatabase | undefined, log: Log): Promise<void> {
   if (db) await db.drop().then(() => log(`dropped ${db.name}`), (error: unknown) => log(`could not drop ${db.name}: ${error}`));
+}
+
+/**
+ * A script's clean-up: the database dropped first (WITH (FORCE) ends our connections, so Ctrl-C
+ * during a load leaves at once), then the app closed, its errors moot by then.
+ */
+export async function dropThenClose(db: TestDatabase | undefined, app: { close(): Promise<unknown> } | undefined, log: Log): Promise<void> {
+  await dropLogged(db, log);
+  await app?.close().catch(() => undefined);
+}
+
+/** One variant's load on a server: throughput, latency and the server's CPU per request. */
+export interface Sample {
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  /** The server process's CPU time per answered request, µs: steadier than req/s on a busy machine. */
+  cpuPerRequest: number;
+}
+
+/** An autocannon result and the server's CPU time meanwhile (µs) as a Sample. */
+export function sampleOf(result: autocannon.Result, cpuMicros: number): Sample {
+  return {
+    rps: result['2xx'] / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    cpuPerRequest: cpuMicros / Math.max(1, result['2xx'] + result.non2xx),
+  };
 }
 
 /**

@@ -36,7 +36,7 @@ import { ByteBoundCache, entryBytes } from './cache-bench/entry-size.js';
 import type { LocalSessionCache } from '../src/cache/local-session.cache.js';
 import { DEFAULT_CACHE_SIZE } from '../src/cache/cache.options.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
-import { dropLogged, runScript } from '../bench/support.js';
+import { dropThenClose, runScript } from '../bench/support.js';
 import { loadSessions, startApp, userResolver } from './cache-bench/setup.js';
 import { drive, type LoadResult, type Pattern, uniform, zipf } from './cache-bench/workload.js';
 
@@ -94,13 +94,10 @@ function budget(mix: Mix): number {
 
 let db: TestDatabase | undefined;
 let app: INestApplicationContext | undefined;
-// The database first: WITH (FORCE) ends our connections, so Ctrl-C during a load leaves at once.
 async function cleanUp(): Promise<void> {
-  const dropping = db;
-  db = undefined;
-  await dropLogged(dropping, log);
-  await app?.close().catch(() => undefined);
-  app = undefined;
+  const [dropping, closing] = [db, app];
+  [db, app] = [undefined, undefined];
+  await dropThenClose(dropping, closing, log);
 }
 
 async function run(url: string, data: { tokens: string[]; userIds: string[] }, mix: Mix, variant: Variant, patterns: Pattern[], offHeap: Map<string, number>, rows: Row[]): Promise<void> {

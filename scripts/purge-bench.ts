@@ -24,7 +24,7 @@ import type { DataSource } from 'typeorm';
 import { CreateSessionsTable1763856000000, SESSIONS_TABLE, SessionModule, type SessionModuleOptions, SessionService } from '../src/index.js';
 import { resolveSessionOptions } from '../src/options/resolve-options.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
-import { dropLogged, runScript } from '../bench/support.js';
+import { dropThenClose, runScript } from '../bench/support.js';
 
 const LIVE_SESSIONS = 1_000;
 const CONCURRENCY = 16;
@@ -95,13 +95,10 @@ const int = (n: number) => Math.round(n).toLocaleString('en-US');
 let db: TestDatabase | undefined;
 let app: INestApplicationContext | undefined;
 
-// The database first: WITH (FORCE) ends our connections, so Ctrl-C during a load leaves at once.
 async function cleanUp(): Promise<void> {
-  const dropping = db;
-  db = undefined;
-  await dropLogged(dropping, log);
-  await app?.close().catch(() => undefined);
-  app = undefined;
+  const [dropping, closing] = [db, app];
+  [db, app] = [undefined, undefined];
+  await dropThenClose(dropping, closing, log);
 }
 
 async function startApp(url: string): Promise<INestApplicationContext> {

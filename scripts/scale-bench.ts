@@ -40,16 +40,16 @@ import type { DataSource } from 'typeorm';
 import { CreateSessionsTable1763856000000, SESSIONS_TABLE, SessionModule, SessionService } from '../src/index.js';
 import { hashToken } from '../src/tokens/opaque-token.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
-import { dropLogged, runScript } from '../bench/support.js';
+import { dropLogged, dropThenClose, runScript } from '../bench/support.js';
 import { fill, hotTokens, layout, LISTING_SESSIONS, LISTING_USER, repair, tableSize } from './scale-bench/data.js';
 import { CONCURRENCY, forMs, listingLoad, loginLoad, validationLoad } from './scale-bench/measure.js';
+import { type Args, parseArgs } from './scale-bench/args.js';
 import { checks, type SizeResult, sizeReport, summaryReport } from './scale-bench/report.js';
 import {
   applyDatabaseSettings,
   applyIndexVariant,
   applyTableSettings,
   dropSecondaryIndexes,
-  type IndexVariant,
   RECOMMENDED_DATABASE,
   RECOMMENDED_TABLE,
   serverSettings,
@@ -58,44 +58,6 @@ import {
 
 const LISTING_CALLS = 50;
 const PURGE_GOAL_ROWS = 5_000_000;
-
-// ---- arguments --------------------------------------------------------------------------------
-
-interface Args {
-  sizes: number[];
-  seconds: number;
-  settings: SettingsName[];
-  index: IndexVariant;
-  loadIndexes: 'after' | 'during';
-  json?: string;
-}
-
-function parseArgs(argv: string[]): Args {
-  const quick = argv.includes('--quick');
-  const value = (flag: string) => {
-    const at = argv.indexOf(flag);
-    return at === -1 ? undefined : argv[at + 1];
-  };
-  const oneOf = <T extends string>(flag: string, allowed: readonly T[], fallback: T): T => {
-    const v = value(flag) ?? fallback;
-    if (!allowed.includes(v as T)) throw new Error(`${flag}: expected one of ${allowed.join(', ')}, got ${v}`);
-    return v as T;
-  };
-  const sizes = (value('--sizes') ?? (quick ? '10000,100000' : '10000,1000000,10000000')).split(',').map((s) => Number(s.replace(/_/g, '')));
-  for (const n of sizes) if (!Number.isSafeInteger(n) || n < 10_000) throw new Error(`--sizes: expected whole numbers of at least 10,000, got ${value('--sizes')}`);
-  const settings = (value('--settings') ?? 'default').split(',') as SettingsName[];
-  for (const s of settings) if (s !== 'default' && s !== 'recommended') throw new Error(`--settings: expected default, recommended or both, got ${s}`);
-  const seconds = Number(value('--seconds') ?? (quick ? 2 : 5));
-  if (!(seconds > 0)) throw new Error(`--seconds: expected a positive number, got ${value('--seconds')}`);
-  return {
-    sizes: [...sizes].sort((a, b) => a - b),
-    seconds,
-    settings,
-    index: oneOf('--index', ['default', 'hash', 'covering'], 'default'),
-    loadIndexes: oneOf('--load-indexes', ['after', 'during'], 'after'),
-    json: value('--json'),
-  };
-}
 
 // ---- one size ---------------------------------------------------------------------------------
 
@@ -109,13 +71,10 @@ const log = (message: string) => process.stderr.write(`[scale-bench] ${message}\
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const secs = (since: number) => (performance.now() - since) / 1000;
 
-// The database first: WITH (FORCE) ends our connections, so Ctrl-C during a load leaves at once.
 async function cleanUp(): Promise<void> {
-  const dropping = db;
-  db = undefined;
-  await dropLogged(dropping, log);
-  await app?.close().catch(() => undefined);
-  app = undefined;
+  const [dropping, closing] = [db, app];
+  [db, app] = [undefined, undefined];
+  await dropThenClose(dropping, closing, log);
 }
 
 function startApp(url: string): Promise<INestApplicationContext> {

@@ -7,7 +7,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { answer } from '../../bench/support.js';
+import { answer, type Sample as BaseSample, sampleOf } from '../../bench/support.js';
 import type { CountedMessage, ServerName } from './protocol.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -70,14 +70,8 @@ export async function statementsDuring(child: Child, work: () => Promise<unknown
   return (await reply).statements;
 }
 
-export interface Sample {
-  rps: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  errors: number;
-  /** The server process's CPU time per answered request, µs: steadier than req/s on a busy machine. */
-  cpuPerRequest: number;
+/** bench/run.ts's sample, and what the demo bench adds to it. */
+export interface Sample extends BaseSample {
   /** For the cache-hit measurement: the cache's own hits and misses meanwhile (sessions_cache_total). */
   cache?: { hit: number; miss: number };
   loadAverage: number;
@@ -93,14 +87,5 @@ export async function load(child: Child, path: string, headers: Record<string, s
     duration: durationMs / 1000,
     setupClient: (client) => client.setHeaders(headers[next++ % headers.length]),
   });
-  const cpu = (await cpuOf(child)) - cpuBefore;
-  return {
-    rps: result['2xx'] / result.duration,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    cpuPerRequest: cpu / Math.max(1, result['2xx'] + result.non2xx),
-    loadAverage: 0,
-  };
+  return { ...sampleOf(result, (await cpuOf(child)) - cpuBefore), loadAverage: 0 };
 }
