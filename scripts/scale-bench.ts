@@ -12,7 +12,8 @@
  * half expired, 1% hot, most idle, heavy users with ~300 sessions, one with exactly 500 live), then
  * VACUUM ANALYZE. Through a Nest application context with SessionModule (cache off, so every
  * validation is one SELECT), it measures:
- *   1. validation: 16 concurrent loops over the hot tokens for S seconds (default 5, --quick 2);
+ *   1. validation: 16 concurrent loops over the hot tokens for S seconds (default 5, --quick 2),
+ *      then the same loops on the raw indexed SELECT (a pg pool, prepared): PostgreSQL's own floor;
  *   2. listing: listUserSessions of the user with 500 sessions, 50 calls one after another;
  *   3. login: createSession for random users, 16 concurrent, for S seconds (each login also deletes
  *      that user's expired sessions); afterwards the logins' rows go and the expired rows they
@@ -33,6 +34,7 @@ import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { NestFactory } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { INestApplicationContext } from '@nestjs/common';
@@ -42,7 +44,7 @@ import { hashToken } from '../src/tokens/opaque-token.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
 import { dropLogged, dropThenClose, runScript } from '../bench/support.js';
 import { fill, hotTokens, layout, LISTING_SESSIONS, LISTING_USER, repair, tableSize } from './scale-bench/data.js';
-import { CONCURRENCY, forMs, listingLoad, loginLoad, validationLoad } from './scale-bench/measure.js';
+import { CONCURRENCY, forMs, listingLoad, loginLoad, rawValidationLoad, type Summary, validationLoad } from './scale-bench/measure.js';
 import { type Args, parseArgs } from './scale-bench/args.js';
 import { checks, type SizeResult, sizeReport, summaryReport } from './scale-bench/report.js';
 import {
@@ -173,6 +175,15 @@ async function runSize(rows: number, settings: SettingsName, args: Args): Promis
     log(`validation (${args.seconds} s after 1 s of warm-up)`);
     await validationLoad(sessions, hot, forMs(1_000));
     const validation = await validationLoad(sessions, hot, forMs(args.seconds * 1_000));
+    log(`the raw SELECT floor (${args.seconds} s after 1 s of warm-up)`);
+    const pool = new pg.Pool({ connectionString: db.url, max: CONCURRENCY + 4 });
+    let validationRaw: Summary;
+    try {
+      await rawValidationLoad(pool, hot, forMs(1_000));
+      validationRaw = await rawValidationLoad(pool, hot, forMs(args.seconds * 1_000));
+    } finally {
+      await pool.end();
+    }
     log(`listing ${LISTING_USER} (${LISTING_CALLS} calls)`);
     const listing = await listingLoad(sessions, LISTING_USER, LISTING_SESSIONS, LISTING_CALLS);
 
@@ -221,6 +232,7 @@ async function runSize(rows: number, settings: SettingsName, args: Args): Promis
       load: { insertSeconds, indexSeconds, vacuumSeconds, checkpointSeconds, totalSeconds: loadSeconds },
       table: { ...size, bytesPerRow: size.totalBytes / rows },
       validation,
+      validationRaw,
       listing,
       login,
       loginWal,

@@ -1,6 +1,8 @@
 /** The scale benchmark's load loops and their summaries. */
 import { performance } from 'node:perf_hooks';
-import type { SessionService } from '../../src/index.js';
+import type pg from 'pg';
+import { SESSIONS_TABLE, type SessionService } from '../../src/index.js';
+import { hashToken } from '../../src/tokens/opaque-token.js';
 
 export const CONCURRENCY = 16;
 
@@ -35,7 +37,25 @@ export const forMs = (ms: number) => {
  * token and the service's in-flight de-duplication never turns a lookup into a free ride), until
  * `stop`. With the cache off each validation is one SELECT by token hash.
  */
-export async function validationLoad(sessions: SessionService<{ id: string }>, hot: { token: string; userId: string }[], stop: () => boolean): Promise<Summary> {
+export function validationLoad(sessions: SessionService<{ id: string }>, hot: { token: string; userId: string }[], stop: () => boolean): Promise<Summary> {
+  return lookupLoad((token) => sessions.validateSession(token).then((user) => user?.id), hot, stop);
+}
+
+/**
+ * The floor of a validation at this size: the same loops running the one indexed SELECT by token
+ * hash on a pg pool of the same size, prepared as the store prepares its own. Its fall from the
+ * smallest size to the largest is PostgreSQL's; ours beyond it would be the library's.
+ */
+export function rawValidationLoad(pool: pg.Pool, hot: { token: string; userId: string }[], stop: () => boolean): Promise<Summary> {
+  const text = `SELECT id, user_id, expires_at, created_at FROM "${SESSIONS_TABLE}" WHERE token = $1`;
+  return lookupLoad(async (token) => {
+    const { rows } = await pool.query<{ user_id: string }>({ name: 'scale-bench-raw-find', text, values: [hashToken(token)] });
+    return rows[0]?.user_id;
+  }, hot, stop);
+}
+
+// `find` gives the user id a token belongs to; a wrong or missing one counts as a failure.
+async function lookupLoad(find: (token: string) => Promise<string | undefined>, hot: { token: string; userId: string }[], stop: () => boolean): Promise<Summary> {
   const latencies: number[] = [];
   let failures = 0;
   const started = performance.now();
@@ -46,9 +66,9 @@ export async function validationLoad(sessions: SessionService<{ id: string }>, h
       const { token, userId } = mine[i];
       const start = performance.now();
       try {
-        const user = await sessions.validateSession(token);
+        const found = await find(token);
         latencies.push(performance.now() - start);
-        if (user?.id !== userId) failures += 1;
+        if (found !== userId) failures += 1;
       } catch {
         latencies.push(performance.now() - start);
         failures += 1;
