@@ -93,14 +93,14 @@ export class SessionGuard implements CanActivate {
       throw new ForbiddenException();
     }
     const client = this.transport.client(request, fromCookie && response !== undefined);
-    const admit = (validation: SessionValidation | null) => this.admit(validation, context, exchange, presented);
     // A socket is checked against the store once, then watched: its session's end closes it.
     if (type === 'ws' && !isBound(holder)) {
-      return bindSocket(this.sessions, holder, presented.token, client, (socket, v) => this.attach(socket, v, context)).then(admit);
+      return bindSocket(this.sessions, holder, presented.token, client, (socket, v) => this.attach(socket, v, context)).then((v) => this.admit(v, context, exchange, presented));
     }
+    // No closure made before it is needed: a hit (most requests) makes none.
     const known = this.sessions.authenticateNow(presented.token, client);
     if (known !== undefined) return this.admit(known, context, exchange, presented);
-    return this.sessions.authenticate(presented.token, client).then(admit);
+    return this.sessions.authenticate(presented.token, client).then((v) => this.admit(v, context, exchange, presented));
   }
 
   private admit(validation: SessionValidation | null, context: ExecutionContext, exchange: SessionExchange, presented: PresentedToken): undefined {
