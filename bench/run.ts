@@ -1,5 +1,5 @@
 /**
- * The benchmark: `npm run bench` (about 13 minutes) or `npm run bench -- --quick` (under a minute).
+ * The benchmark: `npm run bench` (about 25 minutes) or `npm run bench -- --quick` (under a minute).
  *
  *   node --import tsx bench/run.ts [--quick] [--rounds N] [--duration SECONDS] [--connections N]
  *        [--only a,b,c | --no-http] [--no-service] [--profile b,c] [--json FILE]
