@@ -2,7 +2,7 @@
  * The demo app's own configuration, measured from outside over HTTP (issue 20, items 1 and 2):
  *
  *   npm run build && node --import tsx scripts/demo-bench.ts [--quick] [--rounds N] [--duration S]
- *        [--connections N] [--json FILE]
+ *        [--connections N] [--profile] [--json FILE]
  *
  * Defaults: 5 rounds x 5 s, 32 connections; --quick: 2 rounds x 2 s. It runs the compiled demo
  * (sample/dist on dist/, what `npm start` runs), so build first; it warns when src/ or sample/ is
@@ -27,7 +27,8 @@
  * per request (counted in the server before the rounds), and the targets: hit - open ≤ 5 µs of
  * CPU per request (median of the per-round differences, with their spread) and miss / floor
  * ≥ 0.8 of req/s (median of the per-round ratios). Exits 0 whether they pass or not, 1 when it
- * could not measure.
+ * could not measure. --profile runs demo-hit under --cpu-prof (bench/profiles/demo-hit/, for
+ * bench/profile-summary.ts; the library runs compiled, from dist/).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -44,7 +45,7 @@ import { cacheCounters, checkServers, inSeries, logInUsers } from './demo-bench/
 const ROOT = join(import.meta.dirname, '..');
 
 function parseArgs(argv: string[]) {
-  const known = new Set(['--quick', '--rounds', '--duration', '--connections', '--json']);
+  const known = new Set(['--quick', '--rounds', '--duration', '--connections', '--profile', '--json']);
   for (const arg of argv) if (arg.startsWith('--') && !known.has(arg)) throw new Error(`unknown option ${arg}; known: ${[...known].join(' ')}`);
   const value = (name: string): string | undefined => {
     const at = argv.indexOf(name);
@@ -68,6 +69,7 @@ function parseArgs(argv: string[]) {
     warmupMs: quick ? 1_000 : 2_000,
     pauseMs: quick ? 100 : 1_000,
     connections: Math.round(number('--connections', 32)),
+    profile: argv.includes('--profile'),
     json: value('--json'),
   };
 }
@@ -127,7 +129,7 @@ async function main(): Promise<void> {
   const env = { DATABASE_URL: db.url, METRICS_TOKEN: metricsToken };
   log(`database ${db.name}`);
   // One after another: each demo runs the migrations at start, and two at once would race.
-  const hit = await startServer('demo-hit', env);
+  const hit = await startServer('demo-hit', env, options.profile ? join(ROOT, 'bench', 'profiles', 'demo-hit') : undefined);
   const [miss, floor] = await Promise.all([startServer('demo-miss', env), startServer('floor', env)]);
   const servers: Record<Measure, Child> = { hit, open: hit, miss, floor, floorp: floor };
   log(`servers up in ${((Date.now() - started) / 1000).toFixed(1)} s; registering and logging in ${options.connections} users`);

@@ -25,12 +25,12 @@ export interface Child {
 
 export const children = new Set<ChildProcess>();
 
-/** Forks a server child and resolves once it listens. */
-export async function startServer(name: ServerName, env: Record<string, string>): Promise<Child> {
+/** Forks a server child and resolves once it listens; with `profileDir`, under --cpu-prof (written when it stops). */
+export async function startServer(name: ServerName, env: Record<string, string>, profileDir?: string): Promise<Child> {
   const child = fork(join(HERE, FILES[name]), [], {
     // tsx's ESM hooks only: its CommonJS hook would give @nestjs/throttler (CommonJS, in the demo)
     // a second @nestjs/core on require(), and Nest could not inject the throttler's Reflector.
-    execArgv: ['--import', 'tsx/esm'],
+    execArgv: [...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []), '--import', 'tsx/esm'],
     // Ours, not bench/'s (which does not include scripts/): decorators, and no `paths` sending
     // 'nestjs-sessions' to src/ (see tsconfig.json here).
     env: { ...process.env, TSX_TSCONFIG_PATH: join(HERE, 'tsconfig.json'), NO_COLOR: '1', ...env, DEMO_BENCH_SERVER: name },
