@@ -19,11 +19,6 @@ export class ByteBoundCache extends LocalSessionCache {
     super(ttl, 1);
     this.lru = new LRUCache<string, CachedSession>({ maxSize: maxBytes, sizeCalculation: (entry, key) => entryBytes(entry, key) });
   }
-
-  /** The estimated bytes held. */
-  get bytes(): number {
-    return this.lru.calculatedSize;
-  }
 }
 
 /**
