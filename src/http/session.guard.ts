@@ -92,11 +92,12 @@ export class SessionGuard implements CanActivate {
       this.logger.debug(`forbidden: ${foreign}`);
       throw new ForbiddenException();
     }
-    const client = this.transport.client(request, fromCookie && response !== undefined);
+    const rotatable = fromCookie && response !== undefined;
     // A socket is checked against the store once, then watched: its session's end closes it.
     if (type === 'ws' && !isBound(holder)) {
-      return bindSocket(this.sessions, holder, presented.token, client, (socket, v) => this.attach(socket, v, context)).then((v) => this.admit(v, context, exchange, presented));
+      return bindSocket(this.sessions, holder, presented.token, this.transport.client(request, rotatable), (socket, v) => this.attach(socket, v, context)).then((v) => this.admit(v, context, exchange, presented));
     }
+    const client = this.transport.requestClient(request, rotatable);
     // No closure made before it is needed: a hit (most requests) makes none.
     const known = this.sessions.authenticateNow(presented.token, client);
     if (known !== undefined) return this.admit(known, context, exchange, presented);
