@@ -28,9 +28,13 @@ export const children = new Set<ChildProcess>();
 /** A child's `result` message's result. */
 export const resultOf = <T>(child: ChildProcess, what: string, timeoutMs: number) => answer<{ result: T }>(child, 'result', what, timeoutMs).then((m) => m.result);
 
-/** Forks a TypeScript child under tsx; it is killed if we exit first. */
-export function spawn(file: string, env: Record<string, string>, execArgv: string[] = []): ChildProcess {
+/**
+ * Forks a TypeScript child under tsx; it is killed if we exit first. `execPath` runs it under a
+ * wrapper (valgrind), whose arguments then end `execArgv` with Node's own path.
+ */
+export function spawn(file: string, env: Record<string, string>, execArgv: string[] = [], execPath = process.execPath): ChildProcess {
   const child = fork(join(HERE, file), [], {
+    execPath,
     execArgv: [...execArgv, '--import', 'tsx'],
     // The root tsconfig does not include bench/: without ours, tsx would refuse the decorators.
     env: { ...process.env, TSX_TSCONFIG_PATH: join(HERE, 'tsconfig.json'), ...env },
