@@ -25,7 +25,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { table } from '../bench/report.js';
-import { children, logIn, setUpDatabase, spawn, type Server } from '../bench/servers.js';
+import { type BenchUser, children, logIn, setUpDatabase, spawn, type Server } from '../bench/servers.js';
 import { answer, dropLogged, runScript, stopChild } from '../bench/support.js';
 import type { Variant } from '../bench/common.js';
 import { createTestDatabase, type TestDatabase } from '../test/support/database.js';
@@ -74,7 +74,7 @@ function dumpedInstructions(pid: number, dir: string): number {
   return Number(totals[1]);
 }
 
-async function measure(variant: Variant, env: Record<string, string>, users: Parameters<typeof logIn>[1], databaseUrl: string, requests: number): Promise<number[]> {
+async function measure(variant: Variant, env: Record<string, string>, users: BenchUser[], databaseUrl: string, requests: number): Promise<number[]> {
   const dir = join(PROFILES, `callgrind-${variant}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });

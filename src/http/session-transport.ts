@@ -107,7 +107,8 @@ export class SessionTransport {
    * What the service is told of the client behind `request`: its User-Agent, its address (for
    * `metadata.ip`: the adapter's `request.ip`, so `trust proxy` applies), and whether a renewed
    * token can be sent back (`rotatable`: the token came in a cookie and a response is at hand).
-   * Pass it to the service calls that take a client, as the guard does, and to `createSession`.
+   * Pass it to the service calls that take a client and to `createSession` (the guard passes
+   * `requestClient()`, which is cheaper but does not survive a spread).
    */
   client(request: HttpRequestLike, rotatable = false): SessionClientInfo & { rotatable: boolean } {
     const agent = agentOf(request);
@@ -128,8 +129,7 @@ export class SessionTransport {
    * `ip` is not copied by a spread (`{ ...client }`), so keep `client()` for `createSession`.
    */
   requestClient(request: HttpRequestLike, rotatable: boolean): SessionClientInfo & { rotatable: boolean } {
-    if (!this.options.metadata?.ip) return { userAgent: agentOf(request), ip: null, rotatable };
-    return new RequestClient(request, agentOf(request), rotatable);
+    return this.options.metadata?.ip ? new RequestClient(request, agentOf(request), rotatable) : this.client(request, rotatable);
   }
 
   /**
