@@ -7,12 +7,13 @@
  * Timings on a shared machine swing from round to round; an instruction count does not (the
  * same code, inputs and JIT state give the same total). Each variant's bench server
  * (bench/server-nest.ts, as `npm run bench` runs it) starts under callgrind on one throwaway
- * PostgreSQL database; 32 users log in as in the bench; after a warm-up of 10,000 requests the
+ * PostgreSQL database; 32 users log in as in the bench; after a warm-up of 4,000 requests the
  * counters are zeroed, N requests (default 2,000, 8 connections, each its own session) are
- * sent, and the counters dumped; three times. A count swings by some 10% with what V8 is
- * compiling and collecting in it (with 4,000 requests of warm-up the first one was 20% above
- * the next), so the figure is the median of the three. Reported: instructions per request of the whole server process (Node,
- * V8's JIT code, GC, libuv, ours), and each variant's excess over `a`. The dumps stay in
+ * sent, and the counters dumped; three times. What V8 compiles and collects lands in some
+ * counts and not others (up to 20% more), so the figure is the smallest count: the one with
+ * the least of that in it, which came out within 1% in three runs of the same code (a larger
+ * warm-up did not settle every variant). Reported: instructions per request of the whole
+ * server process (Node, V8's JIT code, GC, libuv, ours), and each variant's excess over `a`. The dumps stay in
  * bench/profiles/callgrind-<variant>/ for `callgrind_annotate`. `--names` starts the servers
  * with `--perf-basic-prof`, so the JIT code has names too (bench/callgrind-names.ts), and prints
  * for each variant the functions whose own instructions differ most from the first variant's.
@@ -39,7 +40,7 @@ const log = (message: string) => console.error(`[instructions] ${message}`);
 const KNOWN: Variant[] = ['a', 'bt', 'b', 'c', 'g'];
 const CONNECTIONS = 8;
 const SESSIONS = 32;
-const WARM_UP = 10_000;
+const WARM_UP = 4_000;
 const COUNTS = 3;
 
 interface Options {
@@ -86,12 +87,11 @@ function dump(pid: number, dir: string): { instructions: number; file: string } 
   return { instructions: Number(totals[1]), file: join(dir, dumped[0]) };
 }
 
-const medianOf = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
 
 interface Counted {
   /** Instructions per request, one per count; the first still pays for the JIT's tiering up. */
   counts: number[];
-  /** The median count's self instructions per request by function (`--names`). */
+  /** The smallest count's self instructions per request by function (`--names`). */
   functions?: Map<string, number>;
 }
 
@@ -117,8 +117,8 @@ async function measure(variant: Variant, env: Record<string, string>, users: Ben
     log(`${variant}: ${Math.round(counts[repeat]).toLocaleString('en-US')} instructions per request`);
   }
   await stopChild(child);
-  const median = counts.indexOf(medianOf(counts));
-  return { counts, functions: names ? instructionsByFunction(files[median], child.pid!, requests) : undefined };
+  const least = counts.indexOf(Math.min(...counts));
+  return { counts, functions: names ? instructionsByFunction(files[least], child.pid!, requests) : undefined };
 }
 
 let db: TestDatabase | undefined;
@@ -136,11 +136,11 @@ async function main(): Promise<void> {
   const results = new Map<Variant, Counted>();
   // One at a time: under callgrind each server needs a core of its own.
   for (const variant of variants) results.set(variant, await measure(variant, { DATABASE_URL: db.url }, users, db.url, options));
-  const steady = (v: Variant) => medianOf(results.get(v)!.counts);
+  const steady = (v: Variant) => Math.min(...results.get(v)!.counts);
   const base = results.has('a') ? steady('a') : undefined;
   const rows = variants.map((v) => [v, count(steady(v)), base === undefined || v === 'a' ? '' : `+${count(steady(v) - base)}`, results.get(v)!.counts.map(count).join(' ')]);
   console.log(`\nInstructions per request in the server, counted by callgrind: npm run bench:instructions -- ${process.argv.slice(2).join(' ')}`);
-  console.log(`Node ${process.version}; GET /me, ${requests.toLocaleString('en-US')} requests per count after ${WARM_UP.toLocaleString('en-US')} of warm-up, ${CONNECTIONS} connections, ${SESSIONS} sessions; the figure is the median count\n`);
+  console.log(`Node ${process.version}; GET /me, ${requests.toLocaleString('en-US')} requests per count after ${WARM_UP.toLocaleString('en-US')} of warm-up, ${CONNECTIONS} connections, ${SESSIONS} sessions; the figure is the smallest count\n`);
   console.log(table(['variant', 'instructions/request', 'over a', 'per count'], rows));
   if (!options.names) return;
   const [first, ...others] = variants;
