@@ -87,9 +87,8 @@ function dump(pid: number, dir: string): { instructions: number; file: string } 
   return { instructions: Number(totals[1]), file: join(dir, dumped[0]) };
 }
 
-
 interface Counted {
-  /** Instructions per request, one per count; the first still pays for the JIT's tiering up. */
+  /** Instructions per request, one per count. */
   counts: number[];
   /** The smallest count's self instructions per request by function (`--names`). */
   functions?: Map<string, number>;
