@@ -38,21 +38,6 @@ describe('session tokens', () => {
     expect(hashTokenBase64(token)).toBe(hash.toString('base64'));
   });
 
-  it('are told apart from every string one character away, as the base64url grammar says', () => {
-    // The grammar as a regular expression, against the table the check runs on: every UTF-16
-    // code unit in every position of a token (43 x 65,536 strings).
-    const grammar = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
-    const token = generateToken();
-    const disagreements: string[] = [];
-    for (let at = 0; at < TOKEN_LENGTH; at++) {
-      for (let unit = 0; unit < 0x10000; unit++) {
-        const value = token.slice(0, at) + String.fromCharCode(unit) + token.slice(at + 1);
-        if (isWellFormedToken(value) !== grammar.test(value)) disagreements.push(`${at}:${unit}`);
-      }
-    }
-    expect(disagreements).toEqual([]);
-  });
-
   it.each([
     ['a 42-character string', 'A'.repeat(42)],
     ['a 44-character string', 'A'.repeat(44)],
