@@ -5,7 +5,7 @@
  * split by function, JavaScript included, and two variants compared function by function.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 
 interface Range {
   start: number;
@@ -21,6 +21,8 @@ function readPerfMap(pid: number): Range[] {
     const from = Number.parseInt(start, 16);
     ranges.push({ start: from, end: from + Number.parseInt(size, 16), name: name.join(' ') });
   }
+  // Node leaves the map behind; it is read once, and a server's is about a megabyte.
+  rmSync(`/tmp/perf-${pid}.map`);
   return ranges.sort((x, y) => x.start - y.start);
 }
 
@@ -64,7 +66,7 @@ export function instructionsByFunction(dump: string, pid: number, requests: numb
   return totals;
 }
 
-/** The `limit` functions whose cost differs most between `base` and `other`, largest excess first. */
+/** The `limit` functions whose cost differs most between `base` and `other`, either way: name, other − base, other. */
 export function largestDifferences(base: Map<string, number>, other: Map<string, number>, limit: number): Array<[string, number, number]> {
   const names = new Set([...base.keys(), ...other.keys()]);
   return [...names]

@@ -11,10 +11,10 @@
  * counters are zeroed, N requests (default 2,000, 8 connections, each its own session) are
  * sent, and the counters dumped; three times. What V8 compiles and collects lands in some
  * counts and not others (up to 20% more), so the figure is the smallest count: the one with
- * the least of that in it, which came out within 1% in three runs of the same code (a larger
- * warm-up did not settle every variant). Reported: instructions per request of the whole
- * server process (Node, V8's JIT code, GC, libuv, ours), and each variant's excess over `a`. The dumps stay in
- * bench/profiles/callgrind-<variant>/ for `callgrind_annotate`. `--names` starts the servers
+ * the least of that in it, which came out within 1.5% over two to four runs of the same code
+ * (a larger warm-up did not settle every variant). Reported: instructions per request of the
+ * whole server process (Node, V8's JIT code, GC, libuv, ours), and each variant's excess over
+ * `a`. The dumps stay in bench/profiles/callgrind-<variant>/ for `callgrind_annotate`. `--names` starts the servers
  * with `--perf-basic-prof`, so the JIT code has names too (bench/callgrind-names.ts), and prints
  * for each variant the functions whose own instructions differ most from the first variant's.
  * Callgrind runs a program some 50 times slower, so a variant takes about three minutes; the
@@ -29,7 +29,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { instructionsByFunction, largestDifferences } from '../bench/callgrind-names.js';
-import { table } from '../bench/report.js';
+import { int, table } from '../bench/report.js';
 import { type BenchUser, children, logIn, setUpDatabase, spawn, type Server } from '../bench/servers.js';
 import { answer, dropLogged, runScript, stopChild } from '../bench/support.js';
 import type { Variant } from '../bench/common.js';
@@ -113,7 +113,7 @@ async function measure(variant: Variant, env: Record<string, string>, users: Ben
     const dumped = dump(child.pid!, dir);
     counts.push(dumped.instructions / requests);
     files.push(dumped.file);
-    log(`${variant}: ${Math.round(counts[repeat]).toLocaleString('en-US')} instructions per request`);
+    log(`${variant}: ${int(counts[repeat])} instructions per request`);
   }
   await stopChild(child);
   const least = counts.indexOf(Math.min(...counts));
@@ -121,8 +121,6 @@ async function measure(variant: Variant, env: Record<string, string>, users: Ben
 }
 
 let db: TestDatabase | undefined;
-
-const count = (n: number) => Math.round(n).toLocaleString('en-US');
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
@@ -137,7 +135,7 @@ async function main(): Promise<void> {
   for (const variant of variants) results.set(variant, await measure(variant, { DATABASE_URL: db.url }, users, db.url, options));
   const steady = (v: Variant) => Math.min(...results.get(v)!.counts);
   const base = results.has('a') ? steady('a') : undefined;
-  const rows = variants.map((v) => [v, count(steady(v)), base === undefined || v === 'a' ? '' : `+${count(steady(v) - base)}`, results.get(v)!.counts.map(count).join(' ')]);
+  const rows = variants.map((v) => [v, int(steady(v)), base === undefined || v === 'a' ? '' : `+${int(steady(v) - base)}`, results.get(v)!.counts.map(int).join(' ')]);
   console.log(`\nInstructions per request in the server, counted by callgrind: npm run bench:instructions -- ${process.argv.slice(2).join(' ')}`);
   console.log(`Node ${process.version}; GET /me, ${requests.toLocaleString('en-US')} requests per count after ${WARM_UP.toLocaleString('en-US')} of warm-up, ${CONNECTIONS} connections, ${SESSIONS} sessions; the figure is the smallest count\n`);
   console.log(table(['variant', 'instructions/request', 'over a', 'per count'], rows));
@@ -146,7 +144,7 @@ async function main(): Promise<void> {
   for (const v of others) {
     const differences = largestDifferences(results.get(first)!.functions!, results.get(v)!.functions!, 30);
     console.log(`\n${v} against ${first}, self instructions per request by function (the 30 largest differences)\n`);
-    console.log(table(['function', `${v} − ${first}`, v], differences.map(([name, excess, own]) => [name.slice(0, 110), `${excess >= 0 ? '+' : ''}${count(excess)}`, count(own)])));
+    console.log(table(['function', `${v} − ${first}`, v], differences.map(([name, excess, own]) => [name.slice(0, 110), `${excess >= 0 ? '+' : ''}${int(excess)}`, int(own)])));
   }
 }
 
